@@ -1,0 +1,1 @@
+"""The HTTP side of Schoolgate: health checks, the JSON API and (later) the admin pages."""

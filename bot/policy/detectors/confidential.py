@@ -1,0 +1,193 @@
+"""Confidential information: other people's contact details and sensitive matters about them.
+
+A phone number, e-mail or address counts when it belongs to somebody else (not the sender, not
+the school office or a business). A sensitive topic (health, SEN, safeguarding, family, staff
+employment, complaints) counts when it is about a particular other person ("darcey's got
+autism", "her dad got arrested", "Mr Reilly's been suspended"), not the sender's own family.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.policy.context import (
+    MessageContext,
+    SchoolKnowledge,
+    find_emails,
+    find_phone_numbers,
+    phone_key,
+)
+from bot.policy.patterns import Hit, PhraseSet
+from bot.policy.rules import RuleId
+from bot.policy.verdict import Finding
+
+_POSTCODE = re.compile(
+    r"\b(?:GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})\b", re.IGNORECASE
+)
+_STREET = re.compile(
+    r"\b\d{1,4}[a-z]?,? (?:[A-Z][a-z]+ ){1,3}(?:Road|Rd|Street|St|Avenue|Ave|Lane|Ln|Close|Cl|Drive"
+    r"|Dr|Way|Crescent|Cres|Gardens|Gdns|Court|Ct|Place|Pl|Terrace|Grove|Rise|View|Mews|Walk"
+    r"|Park|Hill|Square|Row|Parade|Green|Meadow|Meadows|Fields|Croft|Lea|Vale)\b",
+    re.IGNORECASE,
+)
+# Role addresses that are public by nature.
+_ROLE_MAILBOXES = re.compile(
+    r"^(?:office|admin|info|enquiries|head|reception|bursar|sendco|senco)@"
+)
+# Contractions that end in 's but are not someone's.
+_NOT_POSSESSIVE = frozenset(
+    {
+        "it's",
+        "that's",
+        "what's",
+        "there's",
+        "here's",
+        "let's",
+        "who's",
+        "where's",
+        "how's",
+        "one's",
+        "everyone's",
+        "anyone's",
+        "someone's",
+    }
+)
+_CONTEXT_WORDS = 8
+# Plural, generic people ("kids with SEN") are not a particular person whose privacy is at stake.
+_GROUPS = frozenset({"people", "kids", "children", "parents", "pupils", "staff", "teachers", "lot",
+                     "boys", "girls", "ones", "families", "mums", "dads"})  # fmt: skip
+_WISHES = frozenset({"get", "getting", "should", "shouldn't", "want", "wants", "needs", "need",
+                     "deserves", "deserve", "must", "hope", "wish", "if", "be"})  # fmt: skip
+
+
+class ConfidentialDetector:
+    def __init__(self, school: SchoolKnowledge) -> None:
+        self.school = school
+        self.topics: dict[str, PhraseSet] = {
+            name: school.phrases(f"confidential.{name}")
+            for name in ("health", "safeguarding", "staff_matters", "complaints")
+        }
+        self.hearsay = school.phrases("confidential.hearsay")
+        self.public_context = school.phrases("confidential.public_contact_context")
+        self.own_contact = school.phrases("confidential.own_contact")
+        self.own_context = school.phrases("confidential.own_context")
+        self.other_person = school.phrases("confidential.other_person")
+        self.first = school.words("first_person")
+        self.third_singular = frozenset(
+            {"he", "she", "him", "her", "his", "hers", "he's", "she's", "hes", "shes", "whose"}
+        )
+        self.person = school.words("person_noun") - _GROUPS
+        self.staff_roles = school.words("staff_role")
+        self.phrase_sets = (*self.topics.values(), self.hearsay, self.public_context,
+                            self.own_contact, self.own_context, self.other_person)  # fmt: skip
+
+    def detect(self, ctx: MessageContext) -> list[Finding]:
+        evidence = [
+            *self._contact_details(ctx),
+            *self._addresses(ctx),
+            *self._sensitive_topics(ctx),
+        ]
+        if not evidence:
+            return []
+        return [Finding(RuleId.CONFIDENTIAL_INFO, "; ".join(dict.fromkeys(evidence)))]
+
+    # -- contact details ----------------------------------------------------------------------
+
+    def _near(self, ctx: MessageContext, phrases: PhraseSet, start: int, end: int) -> bool:
+        """Whether ``phrases`` match within a few words of original characters start..end."""
+        tokens = ctx.text.tokens
+        inside = [i for i, t in enumerate(tokens) if t.end > start and t.start < end]
+        if not inside:
+            return False
+        low, high = inside[0] - _CONTEXT_WORDS, inside[-1] + _CONTEXT_WORDS
+        return any(low <= hit.first <= high for hit in phrases.find(ctx.text))
+
+    def _belongs_to_someone_else(self, ctx: MessageContext, start: int, end: int) -> bool:
+        if self._near(ctx, self.own_contact, start, end):
+            return False
+        if self._near(ctx, self.public_context, start, end):
+            return False
+        return self._near(ctx, self.other_person, start, end)
+
+    def _contact_details(self, ctx: MessageContext) -> list[str]:
+        found: list[str] = []
+        text = ctx.message.text
+        for match in find_phone_numbers(text):
+            key = phone_key(match.group())
+            if key in self.school.public_numbers:
+                continue
+            if key in self.school.staff_numbers or self._belongs_to_someone_else(
+                ctx, match.start(), match.end()
+            ):
+                found.append(match.group())
+        for match in find_emails(text):
+            email = match.group().lower()
+            domain = email.split("@", 1)[1]
+            if email in self.school.public_emails or _ROLE_MAILBOXES.match(email):
+                continue
+            if email in self.school.staff_emails or (
+                domain not in self.school.public_email_domains
+                and self._belongs_to_someone_else(ctx, match.start(), match.end())
+            ):
+                found.append(match.group())
+        return found
+
+    def _addresses(self, ctx: MessageContext) -> list[str]:
+        found: list[str] = []
+        text = ctx.message.text
+        for match in [*_STREET.finditer(text), *_POSTCODE.finditer(text)]:
+            if self._belongs_to_someone_else(ctx, match.start(), match.end()):
+                found.append(match.group())
+        return found
+
+    # -- sensitive topics ---------------------------------------------------------------------
+
+    def _sensitive_topics(self, ctx: MessageContext) -> list[str]:
+        found: list[str] = []
+        complaint_hits = self.topics["complaints"].find(ctx.text)
+        found.extend(ctx.quote(hit) for hit in complaint_hits)
+        for hit in self.topics["staff_matters"].find(ctx.text):
+            if self._about_staff(ctx, hit) and not self._wished_for(ctx, hit):
+                found.append(ctx.quote(hit))
+        personal = [
+            *self.topics["health"].find(ctx.text),
+            *self.topics["safeguarding"].find(ctx.text),
+        ]
+        if personal and not self.own_context.find(ctx.text):
+            hearsay = bool(self.hearsay.find(ctx.text))
+            for hit in personal:
+                subject = self._subject(ctx, hit)
+                if subject == "other" or (subject is None and hearsay):
+                    found.append(ctx.quote(hit))
+        return found
+
+    @staticmethod
+    def _wished_for(ctx: MessageContext, hit: Hit) -> bool:
+        """ "get him sacked", "should be suspended": a demand, not a disclosure."""
+        return any(word in _WISHES for word in ctx.before(hit.first, 3, clause=True))
+
+    def _about_staff(self, ctx: MessageContext, hit: Hit) -> bool:
+        if any(ctx.same_sentence(ref.first, hit.first) for ref in ctx.staff_refs):
+            return True
+        words = ctx.before(hit.first, _CONTEXT_WORDS) + ctx.after(hit.last, _CONTEXT_WORDS)
+        return any(w.removesuffix("'s") in self.staff_roles for w in words)
+
+    def _subject(self, ctx: MessageContext, hit: Hit) -> str | None:
+        """ "own", "other" or None: whose matter this is, from the words before it in its clause."""
+        before = ctx.before(hit.first, 6, clause=True)
+        for word in reversed(before):
+            if word in self.first:
+                return "own"
+            if (
+                word in self.third_singular
+                or (word.endswith("'s") and word not in _NOT_POSSESSIVE
+                    and word.removesuffix("'s") not in self.first)
+                or word in self.person
+            ):  # fmt: skip
+                return "other"
+        if any(
+            ref.last < hit.first and ctx.same_sentence(ref.first, hit.first)
+            for ref in ctx.staff_refs
+        ):
+            return "other"
+        return None

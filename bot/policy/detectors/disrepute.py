@@ -1,0 +1,50 @@
+"""Disrepute: public complaint about the school, allegations against it, calls to damage it.
+
+Damning words count when they are said of the school or its staff in the same sentence; calls to
+post reviews or go to the press count on their own. Concerns taken to the school directly are
+what the code asks for, so mild criticism routed that way never counts.
+"""
+
+from __future__ import annotations
+
+from bot.policy.context import MessageContext, SchoolKnowledge
+from bot.policy.patterns import Hit
+from bot.policy.rules import RuleId
+from bot.policy.verdict import Finding
+
+
+class DisreputeDetector:
+    def __init__(self, school: SchoolKnowledge) -> None:
+        self.condemnation = school.phrases("disrepute.condemnation")
+        self.platforms = school.phrases("disrepute.public_platforms")
+        self.damage = school.phrases("disrepute.reputation_damage")
+        self.proper_channel = school.phrases("disrepute.proper_channel")
+        self.school_refs = school.phrases("disrepute.school_references")
+        self.pronouns = frozenset(
+            {"they", "them", "their", "they're", "theyre", "she", "he", "her", "his", "him"}
+        )
+        self.phrase_sets = (self.condemnation, self.platforms, self.damage, self.proper_channel,
+                            self.school_refs)  # fmt: skip
+
+    def detect(self, ctx: MessageContext) -> list[Finding]:
+        refs = [hit.first for hit in self.school_refs.find(ctx.text)]
+        refs += [ref.first for ref in ctx.staff_refs]
+        if refs:
+            # Once the school or a teacher has been named, "they" and "she" refer back to them.
+            refs += [i for i, t in enumerate(ctx.text.tokens) if t.text in self.pronouns]
+        evidence: list[str] = []
+        for hit in self.condemnation.find(ctx.text):
+            if self._about_school(ctx, hit, refs):
+                evidence.append(ctx.quote(hit))
+        damage = self.damage.find(ctx.text)
+        platforms = self.platforms.find(ctx.text)
+        if damage or (platforms and evidence):
+            evidence.extend(ctx.quote(hit) for hit in [*damage, *platforms])
+        if not evidence:
+            return []
+        return [Finding(RuleId.DISREPUTE, "; ".join(dict.fromkeys(evidence)))]
+
+    @staticmethod
+    def _about_school(ctx: MessageContext, hit: Hit, refs: list[int]) -> bool:
+        inside = any(hit.first <= ref <= hit.last for ref in refs)
+        return inside or any(ctx.same_sentence(ref, hit.first) for ref in refs)

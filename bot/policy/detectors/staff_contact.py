@@ -1,0 +1,111 @@
+"""Staff contact: a message that addresses a member of staff in the chat, and when it was sent.
+
+Contact is an @handle, a reply to a staff member's message, or the staff member's name used to
+address them ("Chloe can you...", "Thanks Mr Reilly!"). Talking about staff in the third person
+("Mr Okafor was brilliant", "Mrs Patel's assembly") is not contact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.policy.context import MessageContext, SchoolKnowledge
+from bot.policy.normalise import Kind
+from bot.policy.patterns import PhraseSet
+from bot.policy.rules import RuleId
+from bot.policy.school import StaffMember
+from bot.policy.staff import StaffHit
+from bot.policy.verdict import Finding
+
+_AFTER_NAME_PUNCT = frozenset({",", "!", "?", ":", "-", "."})
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    member: StaffMember | None
+    evidence: str
+
+
+class StaffContactDetector:
+    def __init__(self, school: SchoolKnowledge) -> None:
+        self.school = school
+        self.greetings = PhraseSet("greetings", ["{greeting}"], school.classes)
+        self.off_platform = school.phrases("staff.off_platform_contact")
+        self.modal = school.words("modal")
+        self.you = school.words("you")
+        self.subjects = frozenset({"i", "we", "u", "you", "ya", "someone", "anyone", "she", "he"})
+        self.phrase_sets = (self.greetings, self.off_platform)
+
+    def contacts(self, ctx: MessageContext) -> list[Contact]:
+        found: list[Contact] = []
+        directory = self.school.directory
+        for mention in dict.fromkeys(
+            [*ctx.message.mentions, *(t.text for t in ctx.text.tokens if t.kind is Kind.MENTION)]
+        ):
+            member = directory.by_handle(mention)
+            if member is not None:
+                found.append(Contact(member, mention if mention.startswith("@") else f"@{mention}"))
+        reply = ctx.message.reply_to
+        if reply is not None and (ctx.reply_staff is not None or reply.sender.role == "staff"):
+            name = ctx.reply_staff.name if ctx.reply_staff else reply.sender.name or "staff"
+            found.append(Contact(ctx.reply_staff, f"reply to {name}'s message"))
+        greeted = self._greeted_positions(ctx)
+        for hit in directory.addressed_forms(ctx.text):
+            if self._is_vocative(ctx, hit, greeted):
+                found.append(Contact(hit.member, ctx.quote(hit)))
+        for phrase in self.off_platform.find(ctx.text):
+            members = [r.member for r in ctx.staff_refs if phrase.first <= r.first <= phrase.last]
+            found.append(Contact(members[0] if members else None, ctx.quote(phrase)))
+        return found
+
+    def detect(self, ctx: MessageContext, contacts: list[Contact]) -> list[Finding]:
+        findings: list[Finding] = []
+        if contacts:
+            evidence = "; ".join(dict.fromkeys(c.evidence for c in contacts))
+            findings.append(Finding(RuleId.STAFF_CONTACT, evidence))
+            outside = self._outside_hours(ctx, contacts)
+            if outside is not None:
+                findings.append(Finding(RuleId.OUT_OF_HOURS, outside))
+        return findings
+
+    def _outside_hours(self, ctx: MessageContext, contacts: list[Contact]) -> str | None:
+        for contact in contacts:
+            calendar = self.school.calendar_for(contact.member)
+            reason = calendar.outside_hours(ctx.message.sent_at)
+            if reason is not None:
+                who = f"{contact.member.name}'s" if contact.member else "staff"
+                hours = calendar.hours.describe()
+                return f"sent {reason.reason} ({calendar.zone.key}); {who} hours are {hours}"
+        return None
+
+    def _greeted_positions(self, ctx: MessageContext) -> set[int]:
+        """Token positions straight after a greeting or thanks ("thanks Mr Reilly")."""
+        return {hit.last + 1 for hit in self.greetings.find(ctx.text)}
+
+    def _is_vocative(self, ctx: MessageContext, hit: StaffHit, greeted: set[int]) -> bool:
+        if hit.possessive:
+            return False
+        if hit.first in greeted:
+            return True
+        tokens = ctx.text.tokens
+        following = tokens[hit.last + 1] if hit.last + 1 < len(tokens) else None
+        opening = not any(t.is_wordlike for t in tokens[: hit.first]) or (
+            hit.first > 0 and tokens[hit.first - 1].kind is Kind.PUNCT
+            and tokens[hit.first - 1].text in (".", "!", "?")
+        )  # fmt: skip
+        if opening:
+            if following is None or (
+                following.kind is Kind.PUNCT and following.text in _AFTER_NAME_PUNCT
+            ):
+                return True
+            after = ctx.after(hit.last, 2)
+            if after and (after[0] in self.you or after[0] in ("please", "pls", "plz")):
+                return True
+            return len(after) == 2 and after[0] in self.modal and after[1] in self.subjects
+        # "..., Mr Okafor?" at the end of a sentence.
+        preceding = tokens[hit.first - 1] if hit.first > 0 else None
+        return (
+            preceding is not None
+            and preceding.text == ","
+            and (following is None or (following.kind is Kind.PUNCT and following.text in "!?."))
+        )

@@ -1,0 +1,45 @@
+"""What the engine concludes about a message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.policy.rules import RULE_ORDER, RuleId, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A detector's conclusion: this rule is broken, and these words (or this signal) show it."""
+
+    rule: RuleId
+    evidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    rule: RuleId
+    severity: Severity
+    clause: str
+    evidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    message_id: str
+    explanations: tuple[Explanation, ...] = ()
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.explanations)
+
+    @property
+    def rules(self) -> tuple[RuleId, ...]:
+        return tuple(e.rule for e in self.explanations)
+
+    @property
+    def severity(self) -> Severity | None:
+        return max((e.severity for e in self.explanations), default=None)
+
+    @staticmethod
+    def ordered(explanations: list[Explanation]) -> tuple[Explanation, ...]:
+        return tuple(sorted(explanations, key=lambda e: RULE_ORDER[e.rule]))
