@@ -56,7 +56,8 @@ class PolicyEngine:
         detectors = (self._abuse, self._staff_contact, self._confidential, self._disrepute,
                      self._harassment, self._images)  # fmt: skip
         self._normalise = Normaliser(
-            self.school.vocabulary(chain.from_iterable(d.phrase_sets for d in detectors))
+            self.school.vocabulary(chain.from_iterable(d.phrase_sets for d in detectors)),
+            self._abuse.maskable_words(),
         )
 
     def classify(self, message: ChatMessage) -> Verdict:

@@ -128,7 +128,7 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 # names. Undoing leetspeak in these would turn "10am" into "ioam".
 _NOT_LEET = re.compile(
     r"^(?:\d+(?:[.,:]\d+)*(?:[a-z]|am|pm|st|nd|rd|th|ish|yo|yrs?|mins?|hrs?|secs?|kg|km|ml|cm"
-    r"|mm|ft|gb|mb|mph|lbs?|oz|wks?|pcs?|x\d+)|[a-z]{1,3}\d+[a-z]?|\d+[a-z]\d+)$"
+    r"|mm|ft|gb|mb|mph|lbs?|oz|wks?|pcs?|x\d+)|[a-z]{1,2}\d{1,3}|\d+[a-z]\d+)$"
 )
 _HAS_LEET_CHAR = re.compile(r"[0-9@$!|+]")
 _LETTER = re.compile(r"[a-z]")
@@ -161,17 +161,19 @@ def skeleton(word: str) -> str:
 
 
 class Normaliser:
-    """Turns text into tokens; ``vocabulary`` holds the words that hidden spellings may resolve to.
+    """Turns text into tokens.
 
-    The vocabulary lets spaced-out letters ("i d i o t") and masked words ("sh*tty") be joined or
-    filled in only when they spell a word the lexicons know, so that "u r a star" stays as it is.
+    ``vocabulary`` lets letters spaced out ("i d i o t") be joined only when they spell a word the
+    lexicons know, so that "u r a star" stays as it is. ``masked_words`` are what a word hidden
+    behind asterisks ("sh*tty", "f***") may stand for, most likely first: people mask swear words,
+    so "f***" is "fuck", not "face".
     """
 
-    def __init__(self, vocabulary: Iterable[str]) -> None:
+    def __init__(self, vocabulary: Iterable[str], masked_words: Iterable[str] = ()) -> None:
         words = {w for w in vocabulary if w.isalpha()}
         self._skeletons = {skeleton(w) for w in words}
         self._by_length: dict[int, list[str]] = {}
-        for word in sorted(words):
+        for word in dict.fromkeys(w for w in masked_words if w.isalpha()):
             self._by_length.setdefault(len(word), []).append(word)
 
     def __call__(self, text: str) -> NormalisedText:

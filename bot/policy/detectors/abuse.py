@@ -63,6 +63,11 @@ class AbuseDetector:
             self.profanity_words, self.idioms,
         )  # fmt: skip
 
+    def maskable_words(self) -> list[str]:
+        """Words people hide behind asterisks, swear words first."""
+        sets = (self.profanity_words, self.insults, self.adjectives, self.contextual)
+        return [word for phrases in sets for word in sorted(phrases.words)]
+
     def detect(self, ctx: MessageContext) -> list[Finding]:
         harmless = {i for hit in self.idioms.find(ctx.text) for i in range(hit.first, hit.last + 1)}
         abuses = [a for a in self._abuses(ctx) if a.hit.first not in harmless]

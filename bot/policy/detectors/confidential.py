@@ -175,15 +175,17 @@ class ConfidentialDetector:
     def _subject(self, ctx: MessageContext, hit: Hit) -> str | None:
         """ "own", "other" or None: whose matter this is, from the words before it in its clause."""
         before = ctx.before(hit.first, 6, clause=True)
-        for word in reversed(before):
+        for position in range(len(before) - 1, -1, -1):
+            word = before[position]
             if word in self.first:
                 return "own"
-            if (
-                word in self.third_singular
-                or (word.endswith("'s") and word not in _NOT_POSSESSIVE
-                    and word.removesuffix("'s") not in self.first)
-                or word in self.person
-            ):  # fmt: skip
+            if word in self.person:
+                # "my daughter has autism" is the sender's own family; "his dad" is not.
+                owner = before[position - 1] if position else ""
+                return "own" if owner in self.first else "other"
+            if word in self.third_singular or (
+                word.endswith("'s") and word not in _NOT_POSSESSIVE
+            ):
                 return "other"
         if any(
             ref.last < hit.first and ctx.same_sentence(ref.first, hit.first)

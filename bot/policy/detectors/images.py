@@ -7,6 +7,8 @@ Media that plainly shows nobody, or only the sender's own child, is fine.
 from __future__ import annotations
 
 from bot.policy.context import MessageContext, SchoolKnowledge
+from bot.policy.normalise import NormalisedText
+from bot.policy.patterns import PhraseSet
 from bot.policy.rules import RuleId
 from bot.policy.verdict import Finding
 
@@ -18,7 +20,8 @@ class ImagesDetector:
         self.nobody = school.phrases("images.nobody")
         self.own_child = school.phrases("images.own_child_only")
         self.footage = school.phrases("images.footage")
-        self.phrase_sets = (self.people, self.nobody, self.own_child, self.footage)
+        self.events = school.phrases("images.events")
+        self.phrase_sets = (self.people, self.nobody, self.own_child, self.footage, self.events)
 
     def detect(self, ctx: MessageContext) -> list[Finding]:
         visual = [m for m in ctx.message.media if m.kind.lower() in self.kinds]
@@ -27,17 +30,20 @@ class ImagesDetector:
         described = [ctx.captions, ctx.text]
         if any(self.nobody.find(text) for text in described):
             return []
-        footage = [ctx_text.quote(h.first, h.last) for ctx_text in described
-                   for h in self.footage.find(ctx_text)]  # fmt: skip
-        people = [ctx_text.quote(h.first, h.last) for ctx_text in described
-                  for h in self.people.find(ctx_text)]  # fmt: skip
+        footage = self._quotes(self.footage, described)
+        people = self._quotes(self.people, described)
+        if not people and not any(self.own_child.find(text) for text in described):
+            people = self._quotes(self.events, described)
         kinds = ", ".join(dict.fromkeys(m.kind for m in visual))
-        if footage and (people or any(m.kind.lower() == "screenshot" for m in visual)):
-            return [
-                Finding(
-                    RuleId.IMAGES_CONSENT, f"{kinds}: {'; '.join(dict.fromkeys(footage + people))}"
-                )
-            ]
-        if people:
-            return [Finding(RuleId.IMAGES_CONSENT, f"{kinds}: {'; '.join(dict.fromkeys(people))}")]
-        return []
+        screenshot = any(m.kind.lower() == "screenshot" for m in visual)
+        if footage and (people or screenshot):
+            evidence = footage + people
+        elif people:
+            evidence = people
+        else:
+            return []
+        return [Finding(RuleId.IMAGES_CONSENT, f"{kinds}: {'; '.join(dict.fromkeys(evidence))}")]
+
+    @staticmethod
+    def _quotes(phrases: PhraseSet, texts: list[NormalisedText]) -> list[str]:
+        return [text.quote(hit.first, hit.last) for text in texts for hit in phrases.find(text)]

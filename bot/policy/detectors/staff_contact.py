@@ -18,6 +18,7 @@ from bot.policy.staff import StaffHit
 from bot.policy.verdict import Finding
 
 _AFTER_NAME_PUNCT = frozenset({",", "!", "?", ":", "-", "."})
+_PLEASE = frozenset({"please", "pls", "plz"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,10 @@ class StaffContactDetector:
         self.off_platform = school.phrases("staff.off_platform_contact")
         self.modal = school.words("modal")
         self.you = school.words("you")
-        self.subjects = frozenset({"i", "we", "u", "you", "ya", "someone", "anyone", "she", "he"})
+        self.subjects = frozenset(
+            {"i", "we", "u", "you", "ya", "someone", "anyone", "it", "there", "this", "that"}
+        )
+        self.questions = frozenset({"when", "what", "where", "why", "how", "who", "which"})
         self.phrase_sets = (self.greetings, self.off_platform)
 
     def contacts(self, ctx: MessageContext) -> list[Contact]:
@@ -99,7 +103,9 @@ class StaffContactDetector:
             ):
                 return True
             after = ctx.after(hit.last, 2)
-            if after and (after[0] in self.you or after[0] in ("please", "pls", "plz")):
+            if after and (
+                after[0] in self.you or after[0] in self.questions or after[0] in _PLEASE
+            ):
                 return True
             return len(after) == 2 and after[0] in self.modal and after[1] in self.subjects
         # "..., Mr Okafor?" at the end of a sentence.
