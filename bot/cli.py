@@ -59,10 +59,11 @@ def classify(school_file: Path, policy_file: Path | None) -> None:
     Exit status 1 if any line could not be read, else 0.
     """
     engine = _engine(school_file, policy_file)
-    interactive = sys.stdin.isatty()
+    source = sys.stdin.buffer
+    interactive = source.isatty()
     out = sys.stdout
     had_error = False
-    for line in _lines(sys.stdin.buffer):
+    for line in _lines(source):
         result, failed = _classify_line(engine, line)
         had_error |= failed
         out.write(json.dumps(result, ensure_ascii=False))

@@ -40,6 +40,8 @@ def describe_validation_error(error: ValidationError) -> list[str]:
             where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
         message = problem["msg"].removeprefix("Value error, ")
         message = _FRIENDLY.get(message, message)
+        if problem["type"] == "too_short":
+            message = "needs at least one entry"
         value = problem.get("input")
         shown = (
             ""

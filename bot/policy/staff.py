@@ -114,7 +114,7 @@ class StaffDirectory:
 
     def name_forms(self) -> tuple[str, ...]:
         """Every way of naming a member of staff, for lexicon patterns' ``{staff_name}``."""
-        return tuple(sorted(self._reference))
+        return tuple(sorted(f for form in self._reference for f in (form, f"{form}'s")))
 
     # -- text --------------------------------------------------------------------------------
 

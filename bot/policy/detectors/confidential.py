@@ -183,9 +183,7 @@ class ConfidentialDetector:
                 # "my daughter has autism" is the sender's own family; "his dad" is not.
                 owner = before[position - 1] if position else ""
                 return "own" if owner in self.first else "other"
-            if word in self.third_singular or (
-                word.endswith("'s") and word not in _NOT_POSSESSIVE
-            ):
+            if word in self.third_singular or (word.endswith("'s") and word not in _NOT_POSSESSIVE):
                 return "other"
         if any(
             ref.last < hit.first and ctx.same_sentence(ref.first, hit.first)

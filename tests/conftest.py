@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from bot.policy import ChatMessage, Media, Person, PolicyEngine, ReplyTo, Role
+from bot.policy.lexicon import LexiconData
+from bot.policy.school import SchoolConfig
+from bot.policy_files import build_engine, load_lexicons, load_school
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "config"
+DATA = Path(__file__).resolve().parent / "data"
+SCHOOL_FILE = DATA / "school.yaml"
+
+# A Tuesday afternoon in term: inside working hours.
+IN_HOURS = "2026-11-24T14:00:00+00:00"
+
+
+@pytest.fixture(scope="session")
+def school() -> SchoolConfig:
+    return load_school(SCHOOL_FILE)
+
+
+@pytest.fixture(scope="session")
+def lexicons() -> LexiconData:
+    return load_lexicons(CONFIG_DIR / "lexicons")
+
+
+@pytest.fixture(scope="session")
+def engine() -> PolicyEngine:
+    return build_engine(SCHOOL_FILE, CONFIG_DIR)
+
+
+def message(
+    text: str = "",
+    *,
+    sent_at: str = IN_HOURS,
+    sender: str = "Pat Jones",
+    role: Role = Role.PARENT,
+    reply_to: str | None = None,
+    reply_role: Role = Role.PARENT,
+    mentions: Iterable[str] = (),
+    media: Iterable[tuple[str, str]] = (),
+    id: str = "m1",
+) -> ChatMessage:
+    """A message from a parent in term time, unless told otherwise."""
+    return ChatMessage(
+        id=id,
+        text=text,
+        sent_at=datetime.fromisoformat(sent_at),
+        sender=Person("p:1", sender, role),
+        chat_id="c:year3",
+        chat_title="Year 3 Parents",
+        mentions=tuple(mentions),
+        reply_to=ReplyTo(Person("p:2", reply_to, reply_role)) if reply_to else None,
+        media=tuple(Media(kind, caption) for kind, caption in media),
+    )
+
+
+def rules_of(engine: PolicyEngine, msg: ChatMessage) -> set[str]:
+    return {str(rule) for rule in engine.classify(msg).rules}
