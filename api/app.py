@@ -69,7 +69,7 @@ def create_app(settings: Settings, engine: PolicyEngine | None = None) -> FastAP
         try:
             verdict = engine.classify(message.to_message())
         except MessageTooLongError as error:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(error)) from None
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(error)) from None
         return verdict_json(message.id, verdict)
 
     return app
