@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from bot import __version__
@@ -69,7 +69,7 @@ def create_app(settings: Settings, engine: PolicyEngine | None = None) -> FastAP
         try:
             verdict = engine.classify(message.to_message())
         except MessageTooLongError as error:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(error)) from None
+            raise HTTPException(413, str(error)) from None
         return verdict_json(message.id, verdict)
 
     return app

@@ -157,3 +157,12 @@ def test_installed_command_reads_stdin_and_writes_stdout() -> None:
 @pytest.mark.parametrize("command", [["--help"], ["classify", "--help"], ["--version"]])
 def test_help(command: list[str]) -> None:
     assert CliRunner().invoke(main, command).exit_code == 0
+
+
+def test_the_example_policy_file_is_valid() -> None:
+    result = CliRunner().invoke(
+        main,
+        ["classify", "--school", SCHOOL, "--policy", str(ROOT / "config/policy.example.yaml")],
+        input=line(text="hello") + "\n",
+    )
+    assert result.exit_code == 0, result.output

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 
@@ -50,6 +50,22 @@ class NormalisedText:
     """The tokens' normalised forms joined by single spaces: what phrase patterns run over."""
     offsets: tuple[int, ...]
     """Where each token starts in ``text``."""
+    keys: tuple[str, ...]
+    """Each token's ``skeleton``: the key phrase patterns are indexed by."""
+    _prefixes: dict[int, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def key_set(self) -> frozenset[str]:
+        return self.key_prefixes(0)
+
+    def key_prefixes(self, length: int) -> frozenset[str]:
+        """The keys cut to ``length`` characters (0: whole), so a phrase set can skip a message
+        that has none of its first words with one set intersection."""
+        found = self._prefixes.get(length)
+        if found is None:
+            found = frozenset(k[:length] if length else k for k in self.keys)
+            self._prefixes[length] = found
+        return found
 
     def token_at(self, offset: int) -> int:
         """Index of the token that contains character ``offset`` of ``text``."""
@@ -144,11 +160,13 @@ _REPEATS = re.compile(r"([a-z])\1{2,}")
 _ABBREVIATIONS = frozenset({"mr.", "mrs.", "ms.", "dr.", "st.", "mx."})
 
 
+@lru_cache(maxsize=1 << 16)
 def squeeze(word: str) -> str:
     """Shorten runs of three or more of a letter to two: "sooooo" -> "soo"."""
     return _REPEATS.sub(r"\1\1", word)
 
 
+@lru_cache(maxsize=1 << 16)
 def skeleton(word: str) -> str:
     """Every run of a letter to one: the key under which elongated spellings meet."""
     if len(word) < 2:
@@ -177,6 +195,8 @@ class Normaliser:
             self._by_length.setdefault(len(word), []).append(word)
 
     def __call__(self, text: str) -> NormalisedText:
+        if not text:
+            return NormalisedText(text, (), "", (), ())
         folded, origin = fold(text)
         tokens: list[Token] = []
         for chunk in re.finditer(r"\S+", folded):
@@ -188,7 +208,8 @@ class Normaliser:
         for word in texts:
             offsets.append(position)
             position += len(word) + 1
-        return NormalisedText(text, tuple(tokens), " ".join(texts), tuple(offsets))
+        keys = tuple(skeleton(word) for word in texts)
+        return NormalisedText(text, tuple(tokens), " ".join(texts), tuple(offsets), keys)
 
     def knows(self, word: str) -> bool:
         return skeleton(word) in self._skeletons
@@ -199,6 +220,11 @@ class Normaliser:
         def emit(text: str, start: int, end: int, kind: Kind, obfuscated: bool = False) -> None:
             out.append(Token(text, origin[at + start], origin[at + end - 1] + 1, kind, obfuscated))
 
+        if chunk.isalpha() and chunk.isascii():
+            out.append(
+                Token(squeeze(chunk), origin[at], origin[at + len(chunk) - 1] + 1, Kind.WORD)
+            )
+            return
         if chunk in _ABBREVIATIONS:
             emit(chunk[:-1], 0, len(chunk), Kind.WORD)
             return

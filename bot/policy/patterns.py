@@ -87,13 +87,20 @@ class PhraseSet:
         self.name = name
         self._classes = {k: tuple(v) for k, v in (classes or {}).items()}
         self._by_first_word: dict[str, list[_Compiled]] = {}
-        self._by_prefix: list[tuple[str, _Compiled]] = []
+        self._by_prefix: dict[str, list[_Compiled]] = {}
         self._anywhere: list[_Compiled] = []
         self.words: set[str] = set()
         for pattern in patterns:
             pattern = " ".join(pattern.lower().split())
             if pattern:
                 self._add(pattern)
+        self._first_words = frozenset(self._by_first_word)
+        self._prefixes_by_length: dict[int, frozenset[str]] = {}
+        for length in {len(prefix) for prefix in self._by_prefix}:
+            self._prefixes_by_length[length] = frozenset(
+                p for p in self._by_prefix if len(p) == length
+            )
+        self._last: tuple[NormalisedText, tuple[Hit, ...]] | None = None
 
     def __bool__(self) -> bool:
         return bool(self._by_first_word or self._by_prefix or self._anywhere)
@@ -119,7 +126,8 @@ class PhraseSet:
         compiled = _Compiled(pattern, re.compile(source))
         for alternative in self._alternatives(pieces[0], pattern):
             if alternative.split()[0].endswith("*"):
-                self._by_prefix.append((skeleton(alternative.split()[0][:-1]), compiled))
+                prefix = skeleton(alternative.split()[0][:-1])
+                self._by_prefix.setdefault(prefix, []).append(compiled)
             else:
                 first_word = alternative.split()[0]
                 self._by_first_word.setdefault(skeleton(first_word), []).append(compiled)
@@ -165,17 +173,33 @@ class PhraseSet:
     # -- matching -----------------------------------------------------------------------------
 
     def find(self, text: NormalisedText) -> list[Hit]:
+        # Several detectors ask about the same message: answer the last one from memory.
+        last = self._last
+        if last is not None and last[0] is text:
+            return list(last[1])
+        hits = self._find(text)
+        self._last = (text, tuple(hits))
+        return hits
+
+    def _find(self, text: NormalisedText) -> list[Hit]:
         hits: list[Hit] = []
         padded = text.text + " "
-        for index, token in enumerate(text.tokens):
-            key = skeleton(token.text)
-            candidates = self._by_first_word.get(key, [])
-            prefixed = [c for prefix, c in self._by_prefix if key.startswith(prefix)]
-            for compiled in (*candidates, *prefixed):
-                match = compiled.regex.match(padded, text.offsets[index])
-                if match is not None:
-                    last = text.token_at(match.end() - 2)
-                    hits.append(Hit(compiled.source, index, last))
+        offsets = text.offsets
+        # Most messages contain none of a set's first words: find that out in one intersection.
+        words = self._first_words & text.key_set
+        prefixes = [
+            (length, present)
+            for length, keys in self._prefixes_by_length.items()
+            if (present := keys & text.key_prefixes(length))
+        ]
+        if words or prefixes:
+            for index, key in enumerate(text.keys):
+                if key in words:
+                    self._try(self._by_first_word[key], padded, offsets[index], index, text, hits)
+                for length, present in prefixes:
+                    if key[:length] in present and len(key) >= length:
+                        candidates = self._by_prefix[key[:length]]
+                        self._try(candidates, padded, offsets[index], index, text, hits)
         for compiled in self._anywhere:
             for match in compiled.regex.finditer(text.text):
                 if match.end() > match.start():
@@ -183,6 +207,16 @@ class PhraseSet:
                     hits.append(Hit(compiled.source, first, text.token_at(match.end() - 1)))
         return hits
 
-    def first(self, text: NormalisedText) -> Hit | None:
-        hits = self.find(text)
-        return min(hits, key=lambda h: (h.first, -h.last)) if hits else None
+    @staticmethod
+    def _try(
+        candidates: list[_Compiled],
+        padded: str,
+        offset: int,
+        index: int,
+        text: NormalisedText,
+        hits: list[Hit],
+    ) -> None:
+        for compiled in candidates:
+            match = compiled.regex.match(padded, offset)
+            if match is not None:
+                hits.append(Hit(compiled.source, index, text.token_at(match.end() - 2)))
