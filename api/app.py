@@ -30,7 +30,7 @@ EngineDep = Annotated[PolicyEngine, Depends(get_engine)]
 def create_app(settings: Settings, engine: PolicyEngine | None = None) -> FastAPI:
     """The app; ``engine`` may be given (tests), else it is built from the settings' files."""
     if engine is None:
-        engine = build_engine(settings.school_file, settings.config_dir, settings.policy_file)
+        engine = build_engine(settings.school_path, settings.config_dir, settings.policy_file)
     app = FastAPI(
         title="Schoolgate",
         version=__version__,

@@ -14,13 +14,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = Field(
-        default=f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'schoolgate.db'}",
-        description="SQLAlchemy async URL",
-    )
-    school_file: Path = PROJECT_ROOT / "config" / "school.example.yaml"
-    policy_file: Path | None = None
+    # Relative to the working directory: the repository for `make run`, /app in the image.
+    database_url: str = "sqlite+aiosqlite:///var/schoolgate.db"
     config_dir: Path = PROJECT_ROOT / "config"
+    school_file: Path | None = None
+    """Defaults to the example school in ``config_dir``."""
+    policy_file: Path | None = None
     public_base_url: str | None = None
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
@@ -33,6 +32,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
+
+    @property
+    def school_path(self) -> Path:
+        return self.school_file or self.config_dir / "school.example.yaml"
 
 
 @lru_cache(maxsize=1)
