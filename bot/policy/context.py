@@ -127,6 +127,20 @@ class MessageContext:
     def clause_ids(self) -> tuple[int, ...]:
         return self._segment(CLAUSE_ENDS)
 
+    @cached_property
+    def quoted(self) -> frozenset[int]:
+        """Tokens between quotation marks: words the sender reports rather than says."""
+        inside: set[int] = set()
+        opened: int | None = None
+        for index, token in enumerate(self.text.tokens):
+            if token.kind is Kind.PUNCT and token.text in ("'", '"'):
+                if opened is None:
+                    opened = index
+                else:
+                    inside.update(range(opened + 1, index))
+                    opened = None
+        return frozenset(inside)
+
     def _segment(self, ends: frozenset[str]) -> tuple[int, ...]:
         ids = []
         current = 0

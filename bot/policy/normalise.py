@@ -156,14 +156,18 @@ _EMAIL = re.compile(r"^[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+$")
 _MENTION = re.compile(r"^@[a-z0-9_]{2,}$")
 _PIECES = re.compile(r"[a-z0-9]+(?:'[a-z]+)*|[^a-z0-9\s]")
 _EDGE_PUNCT = "\"'()[]{}<>.,;:!?~^"
-_REPEATS = re.compile(r"([a-z])\1{2,}")
+_REPEATS = re.compile(r"([a-z])\1{3,}")
 _ABBREVIATIONS = frozenset({"mr.", "mrs.", "ms.", "dr.", "st.", "mx."})
 
 
 @lru_cache(maxsize=1 << 16)
 def squeeze(word: str) -> str:
-    """Shorten runs of three or more of a letter to two: "sooooo" -> "soo"."""
-    return _REPEATS.sub(r"\1\1", word)
+    """Shorten runs of four or more of a letter to three: "sooooo" -> "sooo".
+
+    Three is the mark of elongation: a run of two is an ordinary double letter ("seen" is not
+    an elongated "sen"), a run of three or more never is.
+    """
+    return _REPEATS.sub(r"\1\1\1", word)
 
 
 @lru_cache(maxsize=1 << 16)

@@ -12,8 +12,9 @@ A pattern is written in words, the way a school would write it:
                            by the school, such as staff names);
 - ``re:<regex>``           a raw regular expression over the normalised text (rarely needed).
 
-A letter written once matches it repeated ("idiot" matches "idiooooot"); a letter written twice
-needs at least two ("ass" does not match "as"). Matching never looks inside a word.
+A letter written once matches it stretched ("idiot" matches "idiooooot") but not doubled
+("sen" does not match "seen"); a letter written twice needs at least two ("ass" does not match
+"as"). Matching never looks inside a word.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def _word_regex(word: str) -> str:
     for run in re.finditer(r"(.)\1*", word):
         char, length = run.group(1), len(run.group())
         if char.isalpha():
-            out.append(f"{char}+" if length == 1 else f"{char}{{{length},}}")
+            # Text has runs squeezed to three at most; three means the writer stretched it.
+            out.append(f"{char}(?:{char}{char})?" if length == 1 else f"{char}{{{length},3}}")
         else:
             out.append(re.escape(run.group()))
     return "".join(out)

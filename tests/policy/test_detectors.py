@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from bot.policy import PolicyEngine, Role
-from tests.conftest import message, rules_of
+from bot.policy_files import build_engine
+from tests.conftest import CONFIG_DIR, SCHOOL_FILE, message, rules_of
 
 STAFF = Role.STAFF
 # Tuesday 24 November 2026, 19:40 in London: a school night, outside working hours.
@@ -160,7 +161,10 @@ DISREPUTE = [
     case("honestly this school is a disgrace, the way they treat the kids", ["disrepute"]),
     case("Peartree is a shambles from top to bottom", ["disrepute"]),
     case("I'm going to the papers, people need to know what goes on at that school", ["disrepute"]),
-    case("the school covered up what happened to my son, they are liars", ["disrepute"]),
+    case(
+        "the school covered up what happened to my son, they are liars",
+        ["disrepute", "abusive-about-others"],
+    ),
     case("I'm going to slate them on google reviews tonight", ["disrepute"]),
     case("the head is lying to us about the roof", ["disrepute"]),
     case("does anyone know if the school is doing a christmas jumper day?", []),
@@ -262,3 +266,10 @@ def test_severity_is_the_most_serious_rule(engine: PolicyEngine) -> None:
     assert [str(r) for r in verdict.rules] == ["staff-contact", "out-of-hours"]
     assert verdict.severity is not None
     assert verdict.severity.label == "low"
+
+
+def test_the_profanity_model_catches_words_the_lexicons_lack(engine: PolicyEngine) -> None:
+    lexicons_only = build_engine(SCHOOL_FILE, CONFIG_DIR, use_model=False)
+    msg = message("you jerk", reply_to="Sam Smith")
+    assert rules_of(engine, msg) == {"abusive-to-parent"}
+    assert rules_of(lexicons_only, msg) == set()

@@ -51,6 +51,8 @@ class AbuseDetector:
         self.threats = school.phrases("abuse.threats")
         self.profanity_words = school.phrases("abuse.strong_profanity")
         self.idioms = school.phrases("abuse.idioms")
+        self.sarcasm = school.phrases("abuse.sarcasm")
+        self.sarcasm_markers = frozenset(school.lexicons["abuse.sarcasm_markers"])
         self.framing = school.words("abuse.insult_framing")
         self.you = school.words("you")
         self.third = school.words("third_person")
@@ -60,7 +62,7 @@ class AbuseDetector:
         self.profanity = profanity
         self.phrase_sets = (
             self.insults, self.contextual, self.adjectives, self.put_downs, self.threats,
-            self.profanity_words, self.idioms,
+            self.profanity_words, self.idioms, self.sarcasm,
         )  # fmt: skip
 
     def maskable_words(self) -> list[str]:
@@ -106,7 +108,9 @@ class AbuseDetector:
             if self._framed(ctx, hit):
                 found.append(_Abuse(hit, self._person_target(ctx, hit)))
         for hit in self.adjectives.find(ctx.text):
-            if self._said_of_person(ctx, hit):
+            if self._before_person_noun(ctx, hit):  # "useless woman": said of that person
+                found.append(_Abuse(hit, self._addressee_or_others(ctx, hit)))
+            elif self._said_of_person(ctx, hit):
                 found.append(_Abuse(hit, self._person_target(ctx, hit)))
         for hit in self.put_downs.find(ctx.text):
             found.append(_Abuse(hit, Target.ADDRESSEE))
@@ -115,14 +119,46 @@ class AbuseDetector:
         for hit in self.profanity_words.find(ctx.text):
             if self._directed_swearing(ctx, hit):
                 found.append(_Abuse(hit, Target.ADDRESSEE))
+        found.extend(self._sarcasm(ctx))
         if not found and self.profanity is not None and self._talks_to_someone(ctx):
             found.extend(self._model_abuse(ctx))
-        return [a for a in found if a.target in (Target.ADDRESSEE, Target.OTHERS)]
+        quoted = ctx.quoted
+        found = [a for a in found if a.hit.first not in quoted]  # reported words, not the sender's
+        return self._follow_earlier_targets(ctx, found)
+
+    def _follow_earlier_targets(self, ctx: MessageContext, found: list[_Abuse]) -> list[_Abuse]:
+        """An insult that is a sentence of its own ("... you sad little man. pathetic.") is
+        aimed where the abuse before it was."""
+        found.sort(key=lambda a: a.hit.first)
+        resolved: list[_Abuse] = []
+        for abuse in found:
+            if resolved and self._stands_alone(ctx, abuse.hit):
+                abuse = _Abuse(abuse.hit, resolved[-1].target)
+            if abuse.target in (Target.ADDRESSEE, Target.OTHERS):
+                resolved.append(abuse)
+        return resolved
+
+    @staticmethod
+    def _stands_alone(ctx: MessageContext, hit: Hit) -> bool:
+        """A single insulting word that is a whole sentence."""
+        single = hit.first == hit.last
+        return single and not ctx.before(hit.first, 1) and not ctx.after(hit.last, 1)
+
+    def _sarcasm(self, ctx: MessageContext) -> list[_Abuse]:
+        """Mock praise with an eye-roll, aimed at the person replied to or addressed."""
+        if not (ctx.replies_to_parent or any(t.text in self.you for t in ctx.text.tokens)):
+            return []
+        if not any(t.text in self.sarcasm_markers for t in ctx.text.tokens):
+            return []
+        return [_Abuse(hit, Target.ADDRESSEE) for hit in self.sarcasm.find(ctx.text)]
 
     # -- targets ------------------------------------------------------------------------------
 
     def _target(self, ctx: MessageContext, hit: Hit) -> Target:
         """Who the words at ``hit`` are said of, from the words around them."""
+        own_words = {t.text for t in ctx.text.tokens[hit.first : hit.last + 1]}
+        if own_words & self.you:
+            return Target.ADDRESSEE  # "ur a sad little man"
         after = ctx.after(hit.last, _LOOK_AHEAD)
         if len(after) >= 2 and after[0] == "of" and after[1] in ("a", "an"):
             return Target.OTHERS  # "rat of a daughter"
@@ -143,6 +179,18 @@ class AbuseDetector:
                 return Target.OTHERS
         if ctx.text.tokens[hit.first].text.endswith("'s"):
             return Target.OTHERS  # "the kid's feral"
+        if not before:
+            return self._earlier_referent(ctx, hit)
+        return Target.UNKNOWN
+
+    def _earlier_referent(self, ctx: MessageContext, hit: Hit) -> Target:
+        """For an insult standing alone ("feral." "pathetic."), whoever was last spoken of."""
+        for position in range(hit.first - 1, -1, -1):
+            word = _base(ctx.text.tokens[position].text)
+            if word in self.you:
+                return Target.ADDRESSEE
+            if word in self.third or word in self.person or self._is_staff_word(ctx, word):
+                return Target.OTHERS
         return Target.UNKNOWN
 
     def _person_target(self, ctx: MessageContext, hit: Hit) -> Target:
@@ -171,7 +219,12 @@ class AbuseDetector:
 
     def _said_of_person(self, ctx: MessageContext, hit: Hit) -> bool:
         """An insulting adjective said of a person, not of a thing ("this app is useless")."""
+        after = ctx.after(hit.last, 2)
+        if after and after[0] in self.framing:
+            return True  # "stupid little ..."
         before = [_base(w) for w in ctx.before(hit.first, 4)]
+        if not before:
+            return self._earlier_referent(ctx, hit) is not Target.UNKNOWN
         for word in reversed(before):
             if word in self.things:
                 return False
@@ -182,14 +235,24 @@ class AbuseDetector:
                 or self._is_staff_word(ctx, word)
             ):
                 return True
-        after = ctx.after(hit.last, 2)
-        return bool(after) and (_base(after[0]) in self.person or after[0] in self.framing)
+        return False
 
     def _threat_target(self, ctx: MessageContext, hit: Hit) -> Target:
         words = {t.text for t in ctx.text.tokens[hit.first : hit.last + 1]}
         if words & self.you:
             return Target.ADDRESSEE
-        return Target.OTHERS
+        if words & self.third:
+            return Target.OTHERS
+        # "come near me or my girl and ...": at whoever the message is said to.
+        return Target.ADDRESSEE if self._talks_to_someone(ctx) else Target.OTHERS
+
+    def _before_person_noun(self, ctx: MessageContext, hit: Hit) -> bool:
+        after = ctx.after(hit.last, 1)
+        return bool(after) and _base(after[0]) in self.person
+
+    def _addressee_or_others(self, ctx: MessageContext, hit: Hit) -> Target:
+        before = ctx.before(hit.first, 4, clause=True)
+        return Target.ADDRESSEE if any(w in self.you for w in before) else Target.OTHERS
 
     def _directed_swearing(self, ctx: MessageContext, hit: Hit) -> bool:
         """Strong swearing counts when it is aimed: "your sh*tty house", "f*ck you"."""

@@ -32,7 +32,8 @@ _STREET = re.compile(
 )
 # Role addresses that are public by nature.
 _ROLE_MAILBOXES = re.compile(
-    r"^(?:office|admin|info|enquiries|head|reception|bursar|sendco|senco)@"
+    r"^(?:office|admin|info|enquiries|enquiry|head|reception|bursar|sendco|senco|bookings|booking"
+    r"|hello|contact|sales|support|events|parties|party|pta|clerk|finance|accounts|noreply)@"
 )
 # Contractions that end in 's but are not someone's.
 _NOT_POSSESSIVE = frozenset(
@@ -102,12 +103,32 @@ class ConfidentialDetector:
         low, high = inside[0] - _CONTEXT_WORDS, inside[-1] + _CONTEXT_WORDS
         return any(low <= hit.first <= high for hit in phrases.find(ctx.text))
 
-    def _belongs_to_someone_else(self, ctx: MessageContext, start: int, end: int) -> bool:
-        if self._near(ctx, self.own_contact, start, end):
+    def _belongs_to_someone_else(
+        self,
+        ctx: MessageContext,
+        start: int,
+        end: int,
+        *,
+        personal: bool,
+        public_context: bool = True,
+    ) -> bool:
+        """Whether the detail at ``start:end`` is another person's.
+
+        ``personal`` details (a mobile number, a home address, a named mailbox) are taken to be
+        someone's unless the message makes them the sender's own or an organisation's; others
+        (a landline) count only when the message attaches them to a person.
+        """
+        if self._near(ctx, self.own_contact, start, end) or self._signed_as_own(ctx, end):
             return False
-        if self._near(ctx, self.public_context, start, end):
+        if public_context and self._near(ctx, self.public_context, start, end):
             return False
-        return self._near(ctx, self.other_person, start, end)
+        return personal or self._near(ctx, self.other_person, start, end)
+
+    @staticmethod
+    def _signed_as_own(ctx: MessageContext, end: int) -> bool:
+        """ "07700 900672 (me)", "07700 900672 - mine": the words straight after claim it."""
+        following = [t.text for t in ctx.text.tokens if t.start >= end and t.is_wordlike][:1]
+        return bool(following) and following[0] in ("me", "mine", "my", "ours")
 
     def _contact_details(self, ctx: MessageContext) -> list[str]:
         found: list[str] = []
@@ -116,8 +137,9 @@ class ConfidentialDetector:
             key = phone_key(match.group())
             if key in self.school.public_numbers:
                 continue
+            mobile = key is not None and key.startswith("+447")
             if key in self.school.staff_numbers or self._belongs_to_someone_else(
-                ctx, match.start(), match.end()
+                ctx, match.start(), match.end(), personal=mobile
             ):
                 found.append(match.group())
         for match in find_emails(text):
@@ -127,7 +149,9 @@ class ConfidentialDetector:
                 continue
             if email in self.school.staff_emails or (
                 domain not in self.school.public_email_domains
-                and self._belongs_to_someone_else(ctx, match.start(), match.end())
+                and self._belongs_to_someone_else(
+                    ctx, match.start(), match.end(), personal=True, public_context=False
+                )
             ):
                 found.append(match.group())
         return found
@@ -135,8 +159,11 @@ class ConfidentialDetector:
     def _addresses(self, ctx: MessageContext) -> list[str]:
         found: list[str] = []
         text = ctx.message.text
-        for match in [*_STREET.finditer(text), *_POSTCODE.finditer(text)]:
-            if self._belongs_to_someone_else(ctx, match.start(), match.end()):
+        for match in _STREET.finditer(text):
+            if self._belongs_to_someone_else(ctx, match.start(), match.end(), personal=True):
+                found.append(match.group())
+        for match in _POSTCODE.finditer(text):
+            if self._belongs_to_someone_else(ctx, match.start(), match.end(), personal=False):
                 found.append(match.group())
         return found
 
@@ -174,20 +201,32 @@ class ConfidentialDetector:
 
     def _subject(self, ctx: MessageContext, hit: Hit) -> str | None:
         """ "own", "other" or None: whose matter this is, from the words before it in its clause."""
-        before = ctx.before(hit.first, 6, clause=True)
-        for position in range(len(before) - 1, -1, -1):
-            word = before[position]
-            if word in self.first:
-                return "own"
-            if word in self.person:
-                # "my daughter has autism" is the sender's own family; "his dad" is not.
-                owner = before[position - 1] if position else ""
-                return "own" if owner in self.first else "other"
-            if word in self.third_singular or (word.endswith("'s") and word not in _NOT_POSSESSIVE):
-                return "other"
+        subject = self._subject_in(ctx.before(hit.first, 6, clause=True))
+        if subject is not None:
+            return subject
         if any(
             ref.last < hit.first and ctx.same_sentence(ref.first, hit.first)
             for ref in ctx.staff_refs
         ):
             return "other"
+        # Nothing before it in its clause: read the whole sentence ("police were at the house
+        # ... the one where the twins live").
+        return self._subject_in(ctx.before(hit.first, 20) + ctx.after(hit.last, 20))
+
+    def _subject_in(self, words: list[str]) -> str | None:
+        """ "own" or "other" from the person words nearest the end of ``words``."""
+        for position in range(len(words) - 1, -1, -1):
+            word = words[position]
+            if word in self.first:
+                return "own"
+            if word in self.person or (word.endswith("'s") and word not in _NOT_POSSESSIVE):
+                # "my daughter", "my cousin's lad" are the sender's own family; "his dad" is not.
+                for owner in reversed(words[max(0, position - 2) : position]):
+                    if owner in self.first:
+                        return "own"
+                    if not owner.endswith("'s"):
+                        break
+                return "other"
+            if word in self.third_singular or word in ("whose", "where"):
+                return "other"
         return None

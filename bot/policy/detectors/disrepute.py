@@ -31,11 +31,16 @@ class DisreputeDetector:
         refs += [ref.first for ref in ctx.staff_refs]
         if refs:
             # Once the school or a teacher has been named, "they" and "she" refer back to them.
-            refs += [i for i, t in enumerate(ctx.text.tokens) if t.text in self.pronouns]
+            named = min(refs)
+            refs += [
+                i for i, t in enumerate(ctx.text.tokens) if i > named and t.text in self.pronouns
+            ]
         evidence: list[str] = []
         for hit in self.condemnation.find(ctx.text):
             if self._about_school(ctx, hit, refs):
                 evidence.append(ctx.quote(hit))
+        if len(evidence) == 1 and self.proper_channel.find(ctx.text):
+            evidence = []  # one sharp word while taking the concern to the school is fine
         damage = self.damage.find(ctx.text)
         platforms = self.platforms.find(ctx.text)
         if damage or (platforms and evidence):

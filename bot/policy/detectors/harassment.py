@@ -17,16 +17,18 @@ class HarassmentDetector:
         self.mobilise = school.phrases("harassment.mobilise")
         self.hostile = school.phrases("harassment.hostile_aim")
         self.school_refs = school.phrases("disrepute.school_references")
-        self.phrase_sets = (self.mobilise, self.hostile, self.school_refs)
+        self.school_actions = school.phrases("harassment.school_actions")
+        self.phrase_sets = (self.mobilise, self.hostile, self.school_refs, self.school_actions)
 
     def detect(self, ctx: MessageContext) -> list[Finding]:
         calls = self.mobilise.find(ctx.text)
         if not calls:
             return []
-        aims = self.hostile.find(ctx.text)
+        actions = self.school_actions.find(ctx.text)
+        aims = [*self.hostile.find(ctx.text), *actions]
         if not aims:
             return []
-        if not ctx.staff_refs and not self.school_refs.find(ctx.text):
+        if not (ctx.staff_refs or actions or self.school_refs.find(ctx.text)):
             return []
         evidence = "; ".join(dict.fromkeys(ctx.quote(h) for h in [*calls, *aims]))
         return [Finding(RuleId.HARASSMENT_CAMPAIGN, evidence)]

@@ -18,7 +18,7 @@ from bot.policy.staff import StaffHit
 from bot.policy.verdict import Finding
 
 _AFTER_NAME_PUNCT = frozenset({",", "!", "?", ":", "-", "."})
-_PLEASE = frozenset({"please", "pls", "plz"})
+_SOFTENERS = frozenset({"so", "really", "very", "just", "a"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,15 @@ class StaffContactDetector:
         self.subjects = frozenset(
             {"i", "we", "u", "you", "ya", "someone", "anyone", "it", "there", "this", "that"}
         )
-        self.questions = frozenset({"when", "what", "where", "why", "how", "who", "which"})
+        # Words that, straight after a name opening a message, show it is said to that person:
+        # "Chloe sorry to bother you", "Anita quick one", "Mr Okafor if you're reading this".
+        self.addressing = frozenset(
+            {"when", "what", "where", "why", "how", "who", "which", "sorry", "thanks", "thank",
+             "cheers", "hi", "hiya", "hello", "hey", "hope", "just", "quick", "please", "pls",
+             "plz", "if", "i", "i'm", "im", "i've", "ive", "i'd", "we", "we're", "any", "re",
+             "fyi", "btw", "x", "xx", "morning", "evening", "afternoon", "congratulations",
+             "congrats", "well", "happy", "welcome", "good", "great", "lovely", "ok", "okay"}
+        )  # fmt: skip
         self.phrase_sets = (self.greetings, self.off_platform)
 
     def contacts(self, ctx: MessageContext) -> list[Contact]:
@@ -54,7 +62,10 @@ class StaffContactDetector:
             name = ctx.reply_staff.name if ctx.reply_staff else reply.sender.name or "staff"
             found.append(Contact(ctx.reply_staff, f"reply to {name}'s message"))
         greeted = self._greeted_positions(ctx)
+        replied_name = self._replied_parent_first_name(ctx)
         for hit in directory.addressed_forms(ctx.text):
+            if hit.form == replied_name:
+                continue  # "Sarah you star" to the parent Sarah being replied to
             if self._is_vocative(ctx, hit, greeted):
                 found.append(Contact(hit.member, ctx.quote(hit)))
         for phrase in self.off_platform.find(ctx.text):
@@ -82,6 +93,13 @@ class StaffContactDetector:
                 return f"sent {reason.reason} ({calendar.zone.key}); {who} hours are {hours}"
         return None
 
+    @staticmethod
+    def _replied_parent_first_name(ctx: MessageContext) -> str | None:
+        reply = ctx.message.reply_to
+        if reply is None or not ctx.replies_to_parent or not reply.sender.name:
+            return None
+        return reply.sender.name.split()[0].lower()
+
     def _greeted_positions(self, ctx: MessageContext) -> set[int]:
         """Token positions straight after a greeting or thanks ("thanks Mr Reilly")."""
         return {hit.last + 1 for hit in self.greetings.find(ctx.text)}
@@ -102,12 +120,10 @@ class StaffContactDetector:
                 following.kind is Kind.PUNCT and following.text in _AFTER_NAME_PUNCT
             ):
                 return True
-            after = ctx.after(hit.last, 2)
-            if after and (
-                after[0] in self.you or after[0] in self.questions or after[0] in _PLEASE
-            ):
+            after = [w for w in ctx.after(hit.last, 3) if w not in _SOFTENERS]
+            if after and (after[0] in self.you or after[0] in self.addressing):
                 return True
-            return len(after) == 2 and after[0] in self.modal and after[1] in self.subjects
+            return len(after) >= 2 and after[0] in self.modal and after[1] in self.subjects
         # "..., Mr Okafor?" at the end of a sentence.
         preceding = tokens[hit.first - 1] if hit.first > 0 else None
         return (
