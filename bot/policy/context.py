@@ -109,9 +109,10 @@ class MessageContext:
     text: NormalisedText
     school: SchoolKnowledge
     captions: NormalisedText
-    sender_staff: StaffMember | None = None
     reply_staff: StaffMember | None = None
     staff_refs: Sequence[StaffHit] = field(default_factory=tuple)
+    addresses_staff: bool = False
+    """Whether the message is said to a member of staff (a mention, a reply, their name)."""
 
     @property
     def replies_to_parent(self) -> bool:

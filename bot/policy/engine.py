@@ -78,6 +78,7 @@ class PolicyEngine:
             staff_refs=directory.references(text),
         )
         contacts = self._staff_contact.contacts(ctx)
+        ctx.addresses_staff = bool(contacts)
         findings = [
             *self._abuse.detect(ctx),
             *self._staff_contact.detect(ctx, contacts),

@@ -78,7 +78,7 @@ class AbuseDetector:
         findings: list[Finding] = []
         if aimed:
             evidence = "; ".join(dict.fromkeys(ctx.quote(a.hit) for a in aimed))
-            if self._addresses_staff(ctx):
+            if ctx.addresses_staff:
                 about.extend(aimed)
             else:
                 findings.append(Finding(RuleId.ABUSIVE_TO_PARENT, evidence))
@@ -86,12 +86,6 @@ class AbuseDetector:
             evidence = "; ".join(dict.fromkeys(ctx.quote(a.hit) for a in about))
             findings.append(Finding(RuleId.ABUSIVE_ABOUT_OTHERS, evidence))
         return findings
-
-    @staticmethod
-    def _addresses_staff(ctx: MessageContext) -> bool:
-        return ctx.reply_staff is not None or any(
-            ctx.school.directory.by_handle(m) for m in ctx.message.mentions
-        )
 
     def _abuses(self, ctx: MessageContext) -> list[_Abuse]:
         found: list[_Abuse] = []
@@ -121,7 +115,7 @@ class AbuseDetector:
                 found.append(_Abuse(hit, Target.ADDRESSEE))
         found.extend(self._sarcasm(ctx))
         if not found and self.profanity is not None and self._talks_to_someone(ctx):
-            found.extend(self._model_abuse(ctx))
+            found.extend(self._model_abuse(ctx, self.profanity))
         quoted = ctx.quoted
         found = [a for a in found if a.hit.first not in quoted]  # reported words, not the sender's
         return self._follow_earlier_targets(ctx, found)
@@ -260,12 +254,12 @@ class AbuseDetector:
         after = ctx.after(hit.last, 1, clause=True)
         return any(w in self.you for w in (*before, *after))
 
-    def _model_abuse(self, ctx: MessageContext) -> list[_Abuse]:
-        assert self.profanity is not None
-        if self.profanity.probability(ctx.text.text) < PROFANITY_THRESHOLD:
+    def _model_abuse(self, ctx: MessageContext, model: ProfanityModel) -> list[_Abuse]:
+        """What the lexicons missed but the model finds profane, if it is aimed at someone."""
+        if model.probability(ctx.text.text) < PROFANITY_THRESHOLD:
             return []
         # Point at the word the model weighs most, so the evidence says something useful.
-        worst = self.profanity.strongest_word(ctx.text.text)
+        worst = model.strongest_word(ctx.text.text)
         for index, token in enumerate(ctx.text.tokens):
             if token.text == worst:
                 hit = Hit("profanity model", index, index)

@@ -20,6 +20,7 @@ class DisreputeDetector:
         self.damage = school.phrases("disrepute.reputation_damage")
         self.proper_channel = school.phrases("disrepute.proper_channel")
         self.school_refs = school.phrases("disrepute.school_references")
+        self.you = school.words("you")
         self.pronouns = frozenset(
             {"they", "them", "their", "they're", "theyre", "she", "he", "her", "his", "him"}
         )
@@ -30,11 +31,11 @@ class DisreputeDetector:
         refs = [hit.first for hit in self.school_refs.find(ctx.text)]
         refs += [ref.first for ref in ctx.staff_refs]
         if refs:
-            # Once the school or a teacher has been named, "they" and "she" refer back to them.
+            # Once the school or a teacher has been named, "they" and "she" refer back to them,
+            # and in a message said to staff, so does "you".
             named = min(refs)
-            refs += [
-                i for i, t in enumerate(ctx.text.tokens) if i > named and t.text in self.pronouns
-            ]
+            pronouns = self.pronouns | (self.you if ctx.addresses_staff else frozenset())
+            refs += [i for i, t in enumerate(ctx.text.tokens) if i > named and t.text in pronouns]
         evidence: list[str] = []
         for hit in self.condemnation.find(ctx.text):
             if self._about_school(ctx, hit, refs):
