@@ -1,15 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.policy import ChatMessage, Media, Person, PolicyEngine, ReplyTo, Role
 from bot.policy.lexicon import LexiconData
 from bot.policy.school import SchoolConfig
 from bot.policy_files import build_engine, load_lexicons, load_school
+from bot.store.db import session_factory
+from tests.database import empty_all_tables, migrated_engine, postgres_database, sqlite_url
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
@@ -18,6 +21,34 @@ SCHOOL_FILE = DATA / "school.yaml"
 
 # A Tuesday afternoon in term: inside working hours.
 IN_HOURS = "2026-11-24T14:00:00+00:00"
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def db_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AsyncEngine]:
+    """A database built by ``alembic upgrade head``: every database test runs on both."""
+    if request.param == "sqlite":
+        engine = await migrated_engine(sqlite_url(tmp_path_factory.mktemp("sqlite")))
+        yield engine
+        await engine.dispose()
+        return
+    async for url in postgres_database():
+        engine = await migrated_engine(url)
+        yield engine
+        await engine.dispose()
+
+
+@pytest.fixture
+async def sessions(db_engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test database; every table is emptied after the test."""
+    yield session_factory(db_engine)
+    await empty_all_tables(db_engine)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,282 @@
+"""The database schema. Alembic (``migrations/``) builds it; these classes describe it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; give a time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class ChatStatus(StrEnum):
+    UNREGISTERED = "unregistered"
+    REGISTERED = "registered"
+    LEFT = "left"
+
+
+class InboxStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSED = "processed"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class FlagStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    CONFIRMED = "confirmed"
+    FALSE_POSITIVE = "false_positive"
+    ESCALATED = "escalated"
+
+
+class School(Base):
+    __tablename__ = "schools"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]]
+    """The school file, as validated data: the policy engine is built from it."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    staff: Mapped[list[StaffMember]] = relationship(back_populates="school", lazy="raise")
+
+
+class StaffMember(Base):
+    __tablename__ = "staff"
+    __table_args__ = (UniqueConstraint("school_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(200), default="")
+    handles: Mapped[list[str]] = mapped_column(default=list)
+    slt: Mapped[bool] = mapped_column(Boolean, default=False)
+    dsl: Mapped[bool] = mapped_column(Boolean, default=False)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """Set when the member links their own Telegram account to receive alerts."""
+
+    school: Mapped[School] = relationship(back_populates="staff", lazy="raise")
+
+
+class Chat(Base):
+    __tablename__ = "chats"
+    __table_args__ = (UniqueConstraint("platform", "platform_chat_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    platform_chat_id: Mapped[str] = mapped_column(String(64))
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="SET NULL"), index=True, default=None
+    )
+    title: Mapped[str] = mapped_column(String(255), default="")
+    class_name: Mapped[str | None] = mapped_column(String(100), default=None)
+    status: Mapped[ChatStatus] = mapped_column(String(16), default=ChatStatus.UNREGISTERED)
+    observe_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    notice_version: Mapped[str | None] = mapped_column(String(32), default=None)
+    """The consent notice members of this chat are asked to agree to."""
+    bot_is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    bot_can_read_all: Mapped[bool] = mapped_column(Boolean, default=True)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    explained_at: Mapped[datetime | None] = mapped_column(default=None)
+    leave_after: Mapped[datetime | None] = mapped_column(default=None)
+    blind_reported_at: Mapped[datetime | None] = mapped_column(default=None)
+    registered_at: Mapped[datetime | None] = mapped_column(default=None)
+    left_at: Mapped[datetime | None] = mapped_column(default=None)
+    unconsented_messages: Mapped[int] = mapped_column(Integer, default=0)
+    """Messages dropped unread because their sender had not consented: a count, nothing more."""
+
+
+class RegistrationCode(Base):
+    __tablename__ = "registration_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
+    class_name: Mapped[str] = mapped_column(String(100))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the code: a leaked database does not leak usable codes."""
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    chat_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chats.id", ondelete="SET NULL"), default=None
+    )
+
+
+class ChatMember(Base):
+    __tablename__ = "chat_members"
+    __table_args__ = (UniqueConstraint("chat_id", "platform_user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
+    platform_user_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    username: Mapped[str | None] = mapped_column(String(64), default=None)
+    private_chat_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    """Set once the member has started a private chat with the bot, so it can write to them."""
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Consent(Base):
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_members.id", ondelete="CASCADE"), index=True
+    )
+    notice_version: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(16))
+    """How it was given: "button" or "command"."""
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class InboxItem(Base):
+    """A received update, stored once. Its payload is kept only until it has been processed."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("platform", "update_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    update_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[InboxStatus] = mapped_column(String(16), default=InboxStatus.PENDING, index=True)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class StoredMessage(Base):
+    """A consenting member's message: metadata always, its words only if it was flagged."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("chat_id", "platform_message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_members.id", ondelete="CASCADE"), index=True
+    )
+    platform_message_id: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None] = mapped_column(default=None)
+    contacted_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    media_kinds: Mapped[list[str]] = mapped_column(default=list)
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    """The message's words, kept only while the message is flagged."""
+    keep_until: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Flag(Base):
+    """A message that breaks the code, with one reason per rule (``FlagReason``)."""
+
+    __tablename__ = "flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_members.id", ondelete="CASCADE"), index=True
+    )
+    severity: Mapped[str] = mapped_column(String(8))
+    status: Mapped[FlagStatus] = mapped_column(String(16), default=FlagStatus.OPEN, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    keep_until: Mapped[datetime]
+
+    reasons: Mapped[list[FlagReason]] = relationship(
+        back_populates="flag", lazy="raise", cascade="all, delete-orphan", order_by="FlagReason.id"
+    )
+
+
+class FlagReason(Base):
+    __tablename__ = "flag_reasons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("flags.id", ondelete="CASCADE"), index=True)
+    rule: Mapped[str] = mapped_column(String(40), index=True)
+    severity: Mapped[str] = mapped_column(String(8))
+    clause: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)
+
+    flag: Mapped[Flag] = relationship(back_populates="reasons", lazy="raise")
+
+
+class AuditEvent(Base):
+    """Who did what, when, to which record. Rows are only ever added."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="SET NULL"), index=True, default=None
+    )
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(100), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
