@@ -68,7 +68,7 @@ def read_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"{what} {path}{place}: this is not valid YAML ({problem})") from None
 
 
-def _validate(model: type[Model], data: Any, path: Path, what: str) -> Model:
+def validate(model: type[Model], data: Any, path: Path, what: str) -> Model:
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -84,13 +84,13 @@ def load_school(path: Path) -> SchoolConfig:
     data = read_yaml(path, "school file")
     if data is None:
         raise ConfigError(f"school file {path} is empty")
-    return _validate(SchoolConfig, data, path, "school file")
+    return validate(SchoolConfig, data, path, "school file")
 
 
 def load_policy(path: Path | None) -> PolicyConfig:
     if path is None:
         return PolicyConfig()
-    return _validate(PolicyConfig, read_yaml(path, "policy file"), path, "policy file")
+    return validate(PolicyConfig, read_yaml(path, "policy file"), path, "policy file")
 
 
 def load_lexicons(directory: Path) -> LexiconData:

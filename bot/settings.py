@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     twilio_api_base_url: str | None = None
     smtp_url: SecretStr | None = None
     observe_only: bool = False
+    """Record everything, say nothing in chats (see the README for exactly what that means)."""
+    registration_code_hours: float = Field(default=72, gt=0)
+    unregistered_leave_minutes: float = Field(default=60, ge=0)
+    """How long the bot stays in a chat that has not been registered before it leaves."""
+    keep_metadata_days: int = Field(default=30, ge=1)
+    """How long the record that a consented message was sent is kept (never its words)."""
+    keep_flags_days: int = Field(default=365, ge=1)
+    """How long a flagged message's words and its flag are kept."""
+    max_update_bytes: int = Field(default=1_048_576, ge=1024)
+    """Webhook bodies larger than this are refused (Telegram's own updates are far smaller)."""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"

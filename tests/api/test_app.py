@@ -4,17 +4,21 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from bot.policy import PolicyEngine
+from bot.runtime import Runtime
 from bot.settings import Settings
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def client(engine: PolicyEngine) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(Settings(), engine))
+async def client(engine: PolicyEngine, db_engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(telegram_bot_token=None)
+    runtime = Runtime.build(settings, database=db_engine)
+    transport = httpx.ASGITransport(app=create_app(settings, runtime=runtime, engine=engine))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
 

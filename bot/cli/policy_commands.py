@@ -1,58 +1,32 @@
-"""The ``schoolgate`` command."""
+"""Commands around the policy engine: classify, evaluate, school check."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import click
 
-from bot import __version__
 from bot.channels.jsonl import LineError, error_json, parse_line, verdict_json
-from bot.errors import SchoolgateError
+from bot.cli.common import FILE, reports_errors
 from bot.evaluation import Evaluation
 from bot.policy import PolicyEngine
 from bot.policy.engine import MessageTooLongError
 from bot.policy_files import build_engine, load_school
 from bot.settings import get_settings
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
-
-
-def _reports_errors(command: F) -> F:
-    """Show a SchoolgateError as one sentence on stderr with its exit code, never a traceback."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except SchoolgateError as error:
-            click.echo(f"schoolgate: {error}", err=True)
-            sys.exit(error.exit_code)
-
-    wrapper.__name__ = command.__name__
-    wrapper.__doc__ = command.__doc__
-    return wrapper  # type: ignore[return-value]
-
 
 def _engine(school: Path, policy: Path | None) -> PolicyEngine:
     return build_engine(school, get_settings().config_dir, policy)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="schoolgate")
-def main() -> None:
-    """Schoolgate: a consent-first guardian for school parent group chats."""
-
-
-@main.command()
-@click.option("--school", "school_file", type=_FILE, required=True, help="The school file (YAML).")
-@click.option("--policy", "policy_file", type=_FILE, help="Rule settings and extra terms (YAML).")
-@_reports_errors
+@click.command()
+@click.option("--school", "school_file", type=FILE, required=True, help="The school file (YAML).")
+@click.option("--policy", "policy_file", type=FILE, help="Rule settings and extra terms (YAML).")
+@reports_errors
 def classify(school_file: Path, policy_file: Path | None) -> None:
     """Check messages (JSON Lines on stdin) and write one verdict per line on stdout.
 
@@ -92,12 +66,12 @@ def _classify_line(engine: PolicyEngine, line: bytes) -> tuple[dict[str, Any], b
         return error_json(message_id, str(error)), True
 
 
-@main.command()
-@click.option("--school", "school_file", type=_FILE, required=True, help="The school file (YAML).")
-@click.option("--policy", "policy_file", type=_FILE, help="Rule settings and extra terms (YAML).")
+@click.command()
+@click.option("--school", "school_file", type=FILE, required=True, help="The school file (YAML).")
+@click.option("--policy", "policy_file", type=FILE, help="Rule settings and extra terms (YAML).")
 @click.option("--mistakes", is_flag=True, help="List every message the engine got wrong.")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_reports_errors
+@reports_errors
 def evaluate(school_file: Path, policy_file: Path | None, mistakes: bool, data: Path) -> None:
     """Compare the engine with labelled messages (JSON Lines with an ``expected`` list of rules).
 
@@ -131,14 +105,14 @@ def evaluate(school_file: Path, policy_file: Path | None, mistakes: bool, data: 
         sys.exit(1)
 
 
-@main.group()
+@click.group()
 def school() -> None:
     """Work with school files."""
 
 
 @school.command("check")
-@click.argument("school_file", type=_FILE)
-@_reports_errors
+@click.argument("school_file", type=FILE)
+@reports_errors
 def school_check(school_file: Path) -> None:
     """Validate a school file and summarise what Schoolgate understood from it."""
     config = load_school(school_file)
@@ -156,21 +130,7 @@ def school_check(school_file: Path) -> None:
     click.echo("The school file is valid.")
 
 
-@main.command()
-@click.option("--host", help="Address to listen on (default from HOST, 127.0.0.1).")
-@click.option("--port", type=int, help="Port to listen on (default from PORT, 8000).")
-@_reports_errors
-def serve(host: str | None, port: int | None) -> None:
-    """Run Schoolgate: the admin backend and API on one port."""
-    import uvicorn
-
-    from api.app import create_app
-
-    settings = get_settings()
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level.lower(),
-    )
+def register(main: click.Group) -> None:
+    main.add_command(classify)
+    main.add_command(evaluate)
+    main.add_command(school)

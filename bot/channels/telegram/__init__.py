@@ -1,0 +1,1 @@
+"""The Telegram channel: updates in, neutral messages and service calls, actions out."""

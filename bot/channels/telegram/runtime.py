@@ -1,0 +1,254 @@
+"""The running Telegram bot: receiving updates (long polling or webhook), storing each once in
+the inbox, processing it in its own transaction, and carrying out the resulting actions.
+
+An update is stored before anything else happens to it, so a crash or a database outage loses
+nothing: polling does not confirm an update to Telegram until it is stored, the webhook answers
+503 (Telegram retries) when it cannot store, and stored updates are processed until done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Bot, ChatMember, Update
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, ExtBot
+
+from bot.channels.telegram.actions import Action, Leave, Say, perform
+from bot.channels.telegram.updates import PLATFORM, HandlerSettings, TelegramUpdateHandler
+from bot.services.moderation import Retention
+from bot.services.schools import EngineCache
+from bot.store.db import transaction
+from bot.store.models import InboxStatus, utcnow
+from bot.store.repositories.audit import AuditRepository
+from bot.store.repositories.chats import ChatRepository
+from bot.store.repositories.inbox import InboxRepository
+from bot.texts import TelegramTexts
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member", "chat_member"]
+WEBHOOK_PATH = "/telegram/webhook"
+POLL_TIMEOUT = 25
+# Waiting for a database that is down: from one second up to a minute between tries.
+RETRY_FIRST, RETRY_MAX = 1.0, 60.0
+SWEEP_EVERY = 30.0
+
+DATABASE_DOWN = (OperationalError, DBAPIError, OSError, ConnectionError)
+
+
+class DatabaseUnavailableError(Exception):
+    """The update could not be stored; the sender should try again later."""
+
+
+class TelegramRuntime:
+    def __init__(
+        self,
+        token: str,
+        api_base_url: str,
+        sessions: async_sessionmaker[AsyncSession],
+        engines: EngineCache,
+        texts: TelegramTexts,
+        *,
+        public_base_url: str | None,
+        observe_only: bool,
+        retention: Retention,
+        leave_unregistered_after: timedelta,
+    ) -> None:
+        self.bot: Bot = ExtBot(
+            token,
+            base_url=api_base_url,
+            base_file_url=api_base_url.replace("/bot", "/file/bot"),
+            rate_limiter=AIORateLimiter(max_retries=3),
+        )
+        self.sessions = sessions
+        self.engines = engines
+        self.texts = texts
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        self.observe_only = observe_only
+        self.webhook_secret = secrets.token_urlsafe(32)
+        self.retention = retention
+        self.leave_unregistered_after = leave_unregistered_after
+        self.handler: TelegramUpdateHandler | None = None
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def mode(self) -> str:
+        return "webhook" if self.public_base_url else "long polling"
+
+    async def start(self) -> None:
+        await self.bot.initialize()
+        me = self.bot.bot
+        self.handler = TelegramUpdateHandler(
+            self.texts,
+            self.engines,
+            HandlerSettings(
+                bot_id=me.id,
+                bot_username=me.username or "",
+                bot_can_read_all=bool(me.can_read_all_group_messages),
+                retention=self.retention,
+                leave_unregistered_after=self.leave_unregistered_after,
+            ),
+            self._is_group_admin,
+        )
+        if self.public_base_url:
+            await self.bot.set_webhook(
+                f"{self.public_base_url}{WEBHOOK_PATH}",
+                secret_token=self.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            await self.bot.delete_webhook()
+            self._tasks.append(asyncio.create_task(self._poll(), name="telegram-poll"))
+        self._tasks.append(asyncio.create_task(self._process_forever(), name="telegram-inbox"))
+        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="telegram-sweep"))
+        log.info("Telegram bot @%s is on (%s)", me.username, self.mode)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.bot.shutdown()
+
+    # -- receiving --------------------------------------------------------------------------
+
+    async def receive(self, payload: dict[str, Any]) -> bool:
+        """Store an update once (False: already stored). Raises DatabaseUnavailableError."""
+        update_id = payload.get("update_id")
+        if not isinstance(update_id, int):
+            raise ValueError("an update needs an integer update_id")
+        try:
+            async with transaction(self.sessions) as session:
+                stored = await InboxRepository(session).add(PLATFORM, update_id, payload)
+        except DATABASE_DOWN as error:
+            raise DatabaseUnavailableError(str(error)) from error
+        self._wake.set()
+        return stored
+
+    async def _poll(self) -> None:
+        offset: int | None = None
+        delay = RETRY_FIRST
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset,
+                    timeout=POLL_TIMEOUT,
+                    allowed_updates=ALLOWED_UPDATES,
+                    read_timeout=POLL_TIMEOUT + 10,
+                )
+            except TelegramError as error:
+                log.warning("getUpdates failed (%s); retrying in %.0fs", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            delay = RETRY_FIRST
+            for update in updates:
+                # Telegram forgets an update only when a later offset confirms it, so do not
+                # move on until it is safely stored.
+                await self._store_until_stored(update.to_dict())
+                offset = update.update_id + 1
+
+    async def _store_until_stored(self, payload: dict[str, Any]) -> None:
+        delay = RETRY_FIRST
+        while True:
+            try:
+                await self.receive(payload)
+                return
+            except DatabaseUnavailableError as error:
+                log.error("database unavailable (%s); retrying in %.0fs", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    # -- processing -------------------------------------------------------------------------
+
+    async def _process_forever(self) -> None:
+        delay = RETRY_FIRST
+        while True:
+            try:
+                await self.process_pending()
+                delay = RETRY_FIRST
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=SWEEP_EVERY)
+                self._wake.clear()
+            except DATABASE_DOWN as error:
+                log.error("database unavailable while processing (%s); retrying", error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    async def process_pending(self) -> int:
+        """Process every stored update not yet done, oldest first; how many were done."""
+        done = 0
+        while True:
+            async with self.sessions() as session:
+                pending = await InboxRepository(session).pending(PLATFORM)
+            if not pending:
+                return done
+            for update_id in pending:
+                await self._process_one(update_id)
+                done += 1
+
+    async def _process_one(self, update_id: int) -> None:
+        assert self.handler is not None, "start() first"
+        actions: list[Action] = []
+        try:
+            async with transaction(self.sessions) as session:
+                inbox = InboxRepository(session)
+                item = await inbox.claim(PLATFORM, update_id)
+                if item is None:
+                    return  # done meanwhile by another worker
+                item.attempts += 1
+                update = Update.de_json(item.payload or {}, self.bot)
+                actions = await self.handler.handle(session, update, utcnow())
+                inbox.finish(item, InboxStatus.PROCESSED)
+        except DATABASE_DOWN:
+            raise
+        except Exception as error:  # a bad update or a bug must not stop the others
+            log.exception("update %s could not be processed", update_id)
+            async with transaction(self.sessions) as session:
+                item = await InboxRepository(session).claim(PLATFORM, update_id)
+                if item is not None:
+                    InboxRepository.finish(
+                        item, InboxStatus.FAILED, f"{type(error).__name__}: {error}"
+                    )
+            return
+        await perform(self.bot, actions, observe_only=self.observe_only)
+
+    # -- housekeeping -----------------------------------------------------------------------
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.leave_unregistered(utcnow())
+            except DATABASE_DOWN as error:
+                log.error("database unavailable while sweeping (%s)", error)
+            await asyncio.sleep(SWEEP_EVERY)
+
+    async def leave_unregistered(self, now: datetime) -> int:
+        """Leave chats that were not registered in time."""
+        actions: list[Action] = []
+        async with transaction(self.sessions) as session:
+            chats = await ChatRepository(session).due_to_leave(now)
+            for chat in chats:
+                chat.leave_after = None
+                await AuditRepository(session).record(
+                    "system", "chat.left_unregistered", f"chat:{chat.id}", None, title=chat.title
+                )
+                chat_id = int(chat.platform_chat_id)
+                actions += [Say(chat_id, self.texts.leaving), Leave(chat_id)]
+        await perform(self.bot, actions, observe_only=self.observe_only)
+        return len(actions) // 2
+
+    async def _is_group_admin(self, chat_id: int, user_id: int) -> bool:
+        member = await self.bot.get_chat_member(chat_id, user_id)
+        return member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)

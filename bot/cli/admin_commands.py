@@ -1,0 +1,171 @@
+"""Commands for the school's administrators: the database, schools, chats and flags."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cli.common import FILE, reports_errors
+from bot.cli.database import describe_database, in_transaction, migrate
+from bot.errors import BadInputError
+from bot.policy_files import load_school
+from bot.services import consent
+from bot.services.registration import create_code
+from bot.services.schools import load_school as seed_school
+from bot.settings import get_settings
+from bot.store.models import School, utcnow
+from bot.store.repositories.chats import ChatRepository
+from bot.store.repositories.flags import FlagRepository
+from bot.store.repositories.members import MemberRepository
+from bot.store.repositories.schools import SchoolRepository
+
+
+@click.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+@reports_errors
+def db_upgrade() -> None:
+    """Bring the database to the newest schema (Alembic)."""
+    url = get_settings().database_url
+    asyncio.run(migrate(url))
+    click.echo(f"{describe_database(url)} is up to date")
+
+
+@click.group()
+def school() -> None:
+    """Work with school files."""
+
+
+@school.command("load")
+@click.argument("school_file", type=FILE)
+@reports_errors
+def school_load(school_file: Path) -> None:
+    """Seed or update the database from a school file (its staff included)."""
+    config = load_school(school_file)
+
+    async def work(session: AsyncSession) -> School:
+        return await seed_school(session, config, "cli", school_file)
+
+    loaded = asyncio.run(in_transaction(get_settings().database_url, work))
+    click.echo(f"loaded {loaded.name} ({len(config.staff)} staff) as school '{loaded.slug}'")
+
+
+async def _one_school(session: AsyncSession, slug: str | None) -> School:
+    schools = await SchoolRepository(session).all()
+    if slug is not None:
+        chosen = [s for s in schools if s.slug == slug]
+        if not chosen:
+            raise BadInputError(
+                f"there is no school '{slug}' (load one with: schoolgate school load)"
+            )
+        return chosen[0]
+    if len(schools) != 1:
+        names = ", ".join(s.slug for s in schools) or "none yet: run schoolgate school load FILE"
+        raise BadInputError(f"say which school with --school ({names})")
+    return schools[0]
+
+
+@click.group()
+def chats() -> None:
+    """Chats the bot is in: registration codes and consent."""
+
+
+@chats.command("invite")
+@click.option("--class", "class_name", required=True, help='The class, e.g. "Year 3".')
+@click.option("--school", "slug", help="The school (needed when there are several).")
+@click.option("--hours", type=float, help="How long the code works (default: the setting).")
+@reports_errors
+def chats_invite(class_name: str, slug: str | None, hours: float | None) -> None:
+    """Make a single-use registration code; a group admin sends /register CODE in the chat."""
+    settings = get_settings()
+    valid_for = timedelta(hours=hours or settings.registration_code_hours)
+
+    async def work(session: AsyncSession) -> str:
+        school = await _one_school(session, slug)
+        return await create_code(session, school, class_name, "cli", valid_for, utcnow())
+
+    code = asyncio.run(in_transaction(settings.database_url, work))
+    click.echo(
+        f"Registration code for {class_name}, valid for {valid_for.total_seconds() / 3600:g} hours."
+    )
+    click.echo("A group admin sends this in the chat: /register <code>")
+    click.echo(code)
+
+
+@chats.command("list")
+@reports_errors
+def chats_list() -> None:
+    """Every chat with its school, status and consent coverage."""
+
+    async def work(session: AsyncSession) -> list[str]:
+        lines = []
+        for school in await SchoolRepository(session).all():
+            for chat in await ChatRepository(session).for_school(school.id):
+                cover = await consent.coverage(session, chat)
+                lines.append(
+                    f"{chat.id}\t{chat.title}\t{chat.class_name or '-'}\t{chat.status}\t"
+                    f"{cover.consented} of {cover.members} consented"
+                )
+        return lines
+
+    for line in asyncio.run(in_transaction(get_settings().database_url, work)):
+        click.echo(line)
+
+
+@click.group()
+def flags() -> None:
+    """Flagged messages."""
+
+
+@flags.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per flag.")
+@reports_errors
+def flags_list(as_json: bool) -> None:
+    """Every flag: id, chat, sender, rules, severity, status, created_at."""
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        chats_repo, members = ChatRepository(session), MemberRepository(session)
+        for flag in await FlagRepository(session).listing():
+            chat = await chats_repo.get(flag.chat_id)
+            sender = await members.get(flag.member_id)
+            found.append(
+                {
+                    "id": flag.id,
+                    "chat": chat.title if chat else None,
+                    "sender": sender.display_name if sender else None,
+                    "rules": [r.rule for r in flag.reasons],
+                    "severity": flag.severity,
+                    "status": str(flag.status),
+                    "created_at": flag.created_at.isoformat(),
+                }
+            )
+        return found
+
+    for flag in asyncio.run(in_transaction(get_settings().database_url, work)):
+        if as_json:
+            click.echo(json.dumps(flag, ensure_ascii=False))
+        else:
+            rules = ", ".join(flag["rules"])
+            click.echo(
+                f"{flag['id']}\t{flag['severity']}\t{flag['status']}\t{flag['chat']}\t{rules}"
+            )
+
+
+def register(main: click.Group) -> None:
+    for group in (db, chats, flags):
+        main.add_command(group)
+    existing = main.commands.get("school")
+    if isinstance(existing, click.Group):
+        existing.add_command(school_load)
+    else:
+        main.add_command(school)

@@ -1,0 +1,87 @@
+"""Checking a consenting member's message and turning a breach into a flag, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.policy import ChatMessage, PolicyEngine, RuleId, Verdict
+from bot.store.models import Chat, ChatMember, Flag, FlagReason, FlagStatus, StoredMessage
+from bot.store.repositories.audit import AuditRepository
+from bot.store.repositories.flags import FlagRepository
+from bot.store.repositories.messages import MessageRepository
+
+
+@dataclass(frozen=True)
+class Retention:
+    metadata: timedelta
+    flags: timedelta
+
+
+@dataclass(frozen=True)
+class Checked:
+    verdict: Verdict
+    flag: Flag | None
+
+
+async def check_message(
+    session: AsyncSession,
+    engine: PolicyEngine,
+    chat: Chat,
+    member: ChatMember,
+    message: ChatMessage,
+    retention: Retention,
+    now: datetime,
+) -> Checked:
+    """Run the engine on a consented message; record it, and flag it if it breaks the code.
+
+    Only a flagged message's words are kept. An edited message is checked again: its flag is
+    brought up to date, or created if the edit is what breaks the code.
+    """
+    verdict = engine.classify(message)
+    messages = MessageRepository(session)
+    stored = await messages.find(chat.id, message.id)
+    if stored is None:
+        stored = await messages.add(
+            StoredMessage(
+                chat_id=chat.id,
+                member_id=member.id,
+                platform_message_id=message.id,
+                sent_at=message.sent_at,
+                media_kinds=[m.kind for m in message.media],
+                keep_until=now + retention.metadata,
+            )
+        )
+    if message.edited:
+        stored.edited_at = now
+    stored.contacted_staff = RuleId.STAFF_CONTACT in verdict.rules
+    if not verdict.flagged:
+        return Checked(verdict, None)
+
+    stored.text = message.text
+    stored.keep_until = max(stored.keep_until, now + retention.flags)
+    flags = FlagRepository(session)
+    flag = await flags.for_message(stored.id)
+    reasons = [
+        FlagReason(
+            rule=str(e.rule), severity=e.severity.label, clause=e.clause, evidence=e.evidence
+        )
+        for e in verdict.explanations
+    ]
+    severity = verdict.severity.label if verdict.severity else "low"
+    if flag is None:
+        flag = await flags.add(
+            Flag(message_id=stored.id, chat_id=chat.id, member_id=member.id, severity=severity,
+                 status=FlagStatus.OPEN, created_at=now, keep_until=now + retention.flags,
+                 reasons=reasons)
+        )  # fmt: skip
+    else:
+        flag.reasons = reasons
+        flag.severity = severity
+    await AuditRepository(session).record(
+        "system", "flag.raised" if not message.edited else "flag.rechecked",
+        f"flag:{flag.id}", chat.school_id, rules=[str(r) for r in verdict.rules], chat=chat.id,
+    )  # fmt: skip
+    return Checked(verdict, flag)

@@ -1,0 +1,70 @@
+"""Schools in the database, seeded from school files, and the policy engine for each."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.policy import PolicyEngine, SchoolConfig
+from bot.policy.config import PolicyConfig
+from bot.policy.lexicon import LexiconData
+from bot.policy.profanity import ProfanityModel
+from bot.store.models import School, StaffMember
+from bot.store.repositories.audit import AuditRepository
+from bot.store.repositories.schools import SchoolRepository
+
+
+def slug_for(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64] or "school"
+
+
+async def load_school(
+    session: AsyncSession, config: SchoolConfig, actor: str, source: Path | None = None
+) -> School:
+    """Create or update the school named in ``config``, with its staff. Idempotent."""
+    schools = SchoolRepository(session)
+    data = config.model_dump(mode="json", by_alias=True)
+    school = await schools.save(slug_for(config.school.name), config.school.name, data)
+    await schools.replace_staff(
+        school.id,
+        [
+            StaffMember(
+                name=member.name,
+                role=member.role,
+                handles=list(member.all_handles),
+                slt=member.slt,
+                dsl=member.dsl,
+            )
+            for member in config.staff
+        ],
+    )
+    await AuditRepository(session).record(
+        actor, "school.loaded", f"school:{school.id}", school.id,
+        source=str(source) if source else None, staff=len(config.staff),
+    )  # fmt: skip
+    return school
+
+
+@dataclass
+class EngineCache:
+    """One compiled policy engine per school, rebuilt when the school's data changes."""
+
+    lexicons: LexiconData
+    policy: PolicyConfig
+    profanity: ProfanityModel | None
+
+    def __post_init__(self) -> None:
+        self._engines: dict[int, tuple[str, PolicyEngine]] = {}
+
+    def for_school(self, school: School) -> PolicyEngine:
+        stamp = school.updated_at.isoformat()
+        cached = self._engines.get(school.id)
+        if cached is None or cached[0] != stamp:
+            config = SchoolConfig.model_validate(school.config)
+            engine = PolicyEngine(config, self.lexicons, self.policy, self.profanity)
+            self._engines[school.id] = (stamp, engine)
+            return engine
+        return cached[1]

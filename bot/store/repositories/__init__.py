@@ -1,0 +1,1 @@
+"""Repositories hold the SQL: one per aggregate, each given the caller's session."""

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.store.models import AuditEvent
+from bot.store.repositories.base import Repository
+
+
+class AuditRepository(Repository):
+    async def record(
+        self,
+        actor: str,
+        action: str,
+        subject: str = "",
+        school_id: int | None = None,
+        **details: Any,
+    ) -> AuditEvent:
+        event = AuditEvent(
+            actor=actor, action=action, subject=subject, school_id=school_id, details=details
+        )
+        self.session.add(event)
+        await self.session.flush()
+        return event
+
+    async def recent(self, limit: int = 100) -> list[AuditEvent]:
+        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        return list(await self.session.scalars(query))

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.store.models import InboxItem, InboxStatus, utcnow
+from bot.store.repositories.base import Repository
+
+
+class InboxRepository(Repository):
+    async def add(self, platform: str, update_id: int, payload: dict[str, Any] | None) -> bool:
+        """Store an update once: False when this update id was stored before (a replay)."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(InboxItem)
+            .values(
+                platform=platform,
+                update_id=update_id,
+                payload=payload,
+                status=InboxStatus.PENDING if payload is not None else InboxStatus.REJECTED,
+                received_at=utcnow(),
+                attempts=0,
+            )
+            .on_conflict_do_nothing(index_elements=["platform", "update_id"])
+            .returning(InboxItem.id)
+        )
+        return (await self.session.scalar(statement)) is not None
+
+    async def claim(self, platform: str, update_id: int) -> InboxItem | None:
+        """The pending item for this update, locked for processing."""
+        query = select(InboxItem).where(
+            InboxItem.platform == platform,
+            InboxItem.update_id == update_id,
+            InboxItem.status == InboxStatus.PENDING,
+        )
+        return await self.session.scalar(query.with_for_update(skip_locked=True))
+
+    async def pending(self, platform: str, limit: int = 100) -> list[int]:
+        """Update ids waiting to be processed, oldest first."""
+        query = (
+            select(InboxItem.update_id)
+            .where(InboxItem.platform == platform, InboxItem.status == InboxStatus.PENDING)
+            .order_by(InboxItem.update_id)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(query))
+
+    @staticmethod
+    def finish(item: InboxItem, status: InboxStatus, error: str | None = None) -> None:
+        """Mark an item done. Its payload goes: received content is never kept past this point."""
+        item.status = status
+        item.payload = None
+        item.error = error
+        item.processed_at = utcnow()
+
+    async def count(self, status: InboxStatus) -> int:
+        query = select(func.count()).select_from(InboxItem).where(InboxItem.status == status)
+        return int(await self.session.scalar(query) or 0)
+
+    async def oldest_pending_received_at(self) -> datetime | None:
+        query = select(InboxItem.received_at).where(InboxItem.status == InboxStatus.PENDING)
+        return await self.session.scalar(query.order_by(InboxItem.received_at).limit(1))
