@@ -53,7 +53,9 @@ def user(
     )
 
 
-def bot_user(id: int = BOT_ID, first_name: str = "Schoolgate", username: str = BOT_USERNAME) -> JSON:
+def bot_user(
+    id: int = BOT_ID, first_name: str = "Schoolgate", username: str = BOT_USERNAME
+) -> JSON:
     """The bot itself as other updates show it (``from`` of its messages, chat member objects)."""
     return user(id, first_name, username=username, is_bot=True)
 
@@ -68,7 +70,9 @@ def group(
     return _drop_none({"id": id, "title": title, "type": type, "username": username})
 
 
-def channel(id: int = -1009876543210, title: str = "School News", username: str | None = None) -> JSON:
+def channel(
+    id: int = -1009876543210, title: str = "School News", username: str | None = None
+) -> JSON:
     return group(id, title, "channel", username)
 
 
@@ -422,7 +426,12 @@ def origin_channel(
     chat: Mapping[str, Any], message_id: int, date: int | datetime | None = None
 ) -> JSON:
     """``forward_origin`` of a forwarded channel post."""
-    return {"type": "channel", "date": _timestamp(date), "chat": dict(chat), "message_id": message_id}
+    return {
+        "type": "channel",
+        "date": _timestamp(date),
+        "chat": dict(chat),
+        "message_id": message_id,
+    }
 
 
 def update_type(update: Mapping[str, Any]) -> str:
