@@ -36,7 +36,8 @@ FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
-    CONFIG_DIR=/app/config
+    CONFIG_DIR=/app/config \
+    MIGRATIONS_DIR=/app/migrations
 
 RUN groupadd --system --gid 10001 schoolgate \
     && useradd --system --uid 10001 --gid schoolgate \
@@ -46,6 +47,7 @@ COPY --from=build /opt/venv /opt/venv
 
 WORKDIR /app
 COPY config/ /app/config/
+COPY migrations/ /app/migrations/
 # Data (database, uploads, ...) lives in /app/var, owned by the app user.
 RUN mkdir -p /app/var && chown schoolgate:schoolgate /app/var
 VOLUME ["/app/var"]

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     # Relative to the working directory: the repository for `make run`, /app in the image.
     database_url: str = "sqlite+aiosqlite:///var/schoolgate.db"
     config_dir: Path = PROJECT_ROOT / "config"
+    migrations_dir: Path = PROJECT_ROOT / "migrations"
     school_file: Path | None = None
     """Defaults to the example school in ``config_dir``."""
     policy_file: Path | None = None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,14 @@ from bot.store.repositories.flags import FlagRepository
 from bot.store.repositories.members import MemberRepository
 from bot.store.repositories.schools import SchoolRepository
 
+T = TypeVar("T")
+
+
+def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """One unit of work on the configured (and migrated) database."""
+    settings = get_settings()
+    return asyncio.run(in_transaction(settings.database_url, work, settings.migrations_dir))
+
 
 @click.group()
 def db() -> None:
@@ -35,8 +44,9 @@ def db() -> None:
 @reports_errors
 def db_upgrade() -> None:
     """Bring the database to the newest schema (Alembic)."""
-    url = get_settings().database_url
-    asyncio.run(migrate(url))
+    settings = get_settings()
+    url = settings.database_url
+    asyncio.run(migrate(url, settings.migrations_dir))
     click.echo(f"{describe_database(url)} is up to date")
 
 
@@ -55,7 +65,7 @@ def school_load(school_file: Path) -> None:
     async def work(session: AsyncSession) -> School:
         return await seed_school(session, config, "cli", school_file)
 
-    loaded = asyncio.run(in_transaction(get_settings().database_url, work))
+    loaded = _run(work)
     click.echo(f"loaded {loaded.name} ({len(config.staff)} staff) as school '{loaded.slug}'")
 
 
@@ -93,7 +103,7 @@ def chats_invite(class_name: str, slug: str | None, hours: float | None) -> None
         school = await _one_school(session, slug)
         return await create_code(session, school, class_name, "cli", valid_for, utcnow())
 
-    code = asyncio.run(in_transaction(settings.database_url, work))
+    code = _run(work)
     click.echo(
         f"Registration code for {class_name}, valid for {valid_for.total_seconds() / 3600:g} hours."
     )
@@ -117,7 +127,7 @@ def chats_list() -> None:
                 )
         return lines
 
-    for line in asyncio.run(in_transaction(get_settings().database_url, work)):
+    for line in _run(work):
         click.echo(line)
 
 
@@ -151,7 +161,7 @@ def flags_list(as_json: bool) -> None:
             )
         return found
 
-    for flag in asyncio.run(in_transaction(get_settings().database_url, work)):
+    for flag in _run(work):
         if as_json:
             click.echo(json.dumps(flag, ensure_ascii=False))
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.engine import make_url
@@ -19,19 +20,21 @@ def describe_database(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-async def migrate(url: str) -> None:
+async def migrate(url: str, migrations_dir: Path | None = None) -> None:
     engine = create_engine(url)
     try:
-        await upgrade(engine)
+        await upgrade(engine, migrations_dir)
     finally:
         await engine.dispose()
 
 
-async def in_transaction(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+async def in_transaction(
+    url: str, work: Callable[[AsyncSession], Awaitable[T]], migrations_dir: Path | None = None
+) -> T:
     """Run ``work`` in one transaction on a migrated database."""
     engine = create_engine(url)
     try:
-        await upgrade(engine)
+        await upgrade(engine, migrations_dir)
         async with transaction(session_factory(engine)) as session:
             return await work(session)
     finally:

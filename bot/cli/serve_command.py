@@ -27,7 +27,7 @@ def serve(host: str | None, port: int | None) -> None:
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     click.echo(f"==> database: {describe_database(settings.database_url)}; migrating")
-    asyncio.run(migrate(settings.database_url))
+    asyncio.run(migrate(settings.database_url, settings.migrations_dir))
     if settings.telegram_bot_token is None:
         click.echo(
             "==> Telegram: off. To turn it on, create a bot with @BotFather and set "
