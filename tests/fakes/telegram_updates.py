@@ -11,10 +11,9 @@ are left out rather than sent as ``null``, as Telegram does, and dates are Unix 
 
 from __future__ import annotations
 
-import itertools
 import mimetypes
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,8 +27,28 @@ DEFAULT_GROUP_ID = -1001234567890
 # Update types Telegram leaves out of getUpdates/webhooks unless asked for by allowed_updates.
 OPT_IN_UPDATE_TYPES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 
-# Message ids for builders called without update_id: far above ids derived from update ids.
-_spare_message_ids: Iterator[int] = itertools.count(1_000_000)
+
+class _MessageIds:
+    """One increasing sequence for every message id the builders and the fake server hand out.
+
+    Telegram numbers messages per chat, increasing; sharing one sequence keeps a test's messages
+    and the bot's replies from ever colliding, whatever order they are made in.
+    """
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def next(self, after: int = 0) -> int:
+        self._last = max(self._last, after) + 1
+        return self._last
+
+
+_message_ids = _MessageIds()
+
+
+def next_message_id(after: int = 0) -> int:
+    """A fresh message id, greater than every one handed out so far and than ``after``."""
+    return _message_ids.next(after)
 
 
 def user(
@@ -141,7 +160,8 @@ def message(
     """An update carrying a new ``message``.
 
     ``update_id`` None leaves it out, so FakeTelegramAPI numbers the update. ``message_id``
-    defaults to the update id. ``reply_to`` is the replied-to Message dict (e.g. ``other["message"]``).
+    defaults to :func:`next_message_id`. ``reply_to`` is the replied-to Message dict, e.g.
+    ``earlier["message"]``.
     ``entities`` default to those computed from the text (or caption) by :func:`entities_for`.
     ``photo``/``video``/``document`` (a file name) attach media; their text goes in ``caption``.
     """
@@ -256,7 +276,7 @@ def callback_query(
 ) -> JSON:
     """A press on an inline keyboard button under ``message`` (the bot's Message dict)."""
     # Telegram's ids are opaque numeric strings; derive them so a test can predict them.
-    query_id = id or str(4_000_000_000_000_000_000 + (update_id or next(_spare_message_ids)))
+    query_id = id or str(4_000_000_000_000_000_000 + next_message_id())
     instance = chat_instance or str(-6_000_000_000_000_000_000 - abs(message["chat"]["id"]))
     return _update(
         update_id,
@@ -466,7 +486,7 @@ def _message_object(
     if text is None and not has_media:
         raise ValueError("a message needs text or media")
     if message_id is None:
-        message_id = update_id if update_id is not None else next(_spare_message_ids)
+        message_id = next_message_id()
     msg: JSON = {
         "message_id": message_id,
         "from": dict(from_user),
