@@ -7,30 +7,29 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.common import FILE, reports_errors
-from bot.cli.database import describe_database, in_transaction, migrate
 from bot.errors import BadInputError
-from bot.policy_files import load_school
-from bot.services import consent
-from bot.services.registration import create_code
-from bot.services.schools import load_school as seed_school
 from bot.settings import get_settings
-from bot.store.models import School, utcnow
-from bot.store.repositories.chats import ChatRepository
-from bot.store.repositories.flags import FlagRepository
-from bot.store.repositories.members import MemberRepository
-from bot.store.repositories.schools import SchoolRepository
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.store.models import School
+
+# Database and service modules are imported inside the commands: `schoolgate classify` should
+# not pay for loading SQLAlchemy and Alembic at start-up.
 
 T = TypeVar("T")
 
 
 def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """One unit of work on the configured (and migrated) database."""
+    from bot.cli.database import in_transaction
+
     settings = get_settings()
     return asyncio.run(in_transaction(settings.database_url, work, settings.migrations_dir))
 
@@ -44,6 +43,8 @@ def db() -> None:
 @reports_errors
 def db_upgrade() -> None:
     """Bring the database to the newest schema (Alembic)."""
+    from bot.cli.database import describe_database, migrate
+
     settings = get_settings()
     url = settings.database_url
     asyncio.run(migrate(url, settings.migrations_dir))
@@ -60,6 +61,9 @@ def school() -> None:
 @reports_errors
 def school_load(school_file: Path) -> None:
     """Seed or update the database from a school file (its staff included)."""
+    from bot.policy_files import load_school
+    from bot.services.schools import load_school as seed_school
+
     config = load_school(school_file)
 
     async def work(session: AsyncSession) -> School:
@@ -70,6 +74,8 @@ def school_load(school_file: Path) -> None:
 
 
 async def _one_school(session: AsyncSession, slug: str | None) -> School:
+    from bot.store.repositories.schools import SchoolRepository
+
     schools = await SchoolRepository(session).all()
     if slug is not None:
         chosen = [s for s in schools if s.slug == slug]
@@ -96,6 +102,9 @@ def chats() -> None:
 @reports_errors
 def chats_invite(class_name: str, slug: str | None, hours: float | None) -> None:
     """Make a single-use registration code; a group admin sends /register CODE in the chat."""
+    from bot.services.registration import create_code
+    from bot.store.models import utcnow
+
     settings = get_settings()
     valid_for = timedelta(hours=hours or settings.registration_code_hours)
 
@@ -115,6 +124,9 @@ def chats_invite(class_name: str, slug: str | None, hours: float | None) -> None
 @reports_errors
 def chats_list() -> None:
     """Every chat with its school, status and consent coverage."""
+    from bot.services import consent
+    from bot.store.repositories.chats import ChatRepository
+    from bot.store.repositories.schools import SchoolRepository
 
     async def work(session: AsyncSession) -> list[str]:
         lines = []
@@ -141,6 +153,9 @@ def flags() -> None:
 @reports_errors
 def flags_list(as_json: bool) -> None:
     """Every flag: id, chat, sender, rules, severity, status, created_at."""
+    from bot.store.repositories.chats import ChatRepository
+    from bot.store.repositories.flags import FlagRepository
+    from bot.store.repositories.members import MemberRepository
 
     async def work(session: AsyncSession) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []

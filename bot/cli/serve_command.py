@@ -8,7 +8,6 @@ import logging
 import click
 
 from bot.cli.common import reports_errors
-from bot.cli.database import describe_database, migrate
 from bot.settings import get_settings
 
 
@@ -21,6 +20,7 @@ def serve(host: str | None, port: int | None) -> None:
     import uvicorn
 
     from api.app import create_app
+    from bot.cli.database import describe_database, migrate
 
     settings = get_settings()
     logging.basicConfig(

@@ -82,6 +82,7 @@ class StaffDirectory:
         forms = {_plain(alias) for alias in member.aliases} | {" ".join(words), " ".join(rest)}
         if titles and rest:
             forms.add(f"{titles[0]} {rest[-1]}")
+            forms.add(f"{titles[0]} {rest[-1][0]}")  # "Mr O", "Mrs B"
         for handle in member.all_handles:
             forms.add(handle.lower())
         return {form for form in forms if form}
@@ -96,6 +97,11 @@ class StaffDirectory:
         return _NamePhrases(PhraseSet(name, sources), sources, forms)
 
     # -- people ------------------------------------------------------------------------------
+
+    def by_title(self, title: str) -> StaffMember | None:
+        """The one member of staff called by a bare title ("Miss"), if exactly one is."""
+        found = [m for m in self.members if _plain(m.name).split()[:1] == [title]]
+        return found[0] if len(found) == 1 else None
 
     def by_handle(self, handle: str) -> StaffMember | None:
         return self._by_handle.get(handle.lower().lstrip("@"))

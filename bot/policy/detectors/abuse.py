@@ -38,6 +38,12 @@ class _Abuse:
     target: Target
 
 
+# Words before "'s" that are not someone's name ("it's a joke", "that's pathetic").
+_NOT_NAMES = frozenset({"it", "that", "what", "there", "here", "who", "where", "how", "he", "she",
+                        "let", "everyone", "everybody", "someone", "somebody", "one", "nobody",
+                        "today", "tomorrow", "school", "life", "this"})  # fmt: skip
+
+
 def _base(word: str) -> str:
     return word.removesuffix("'s")
 
@@ -46,6 +52,7 @@ class AbuseDetector:
     def __init__(self, school: SchoolKnowledge, profanity: ProfanityModel | None) -> None:
         self.insults = school.phrases("abuse.insults")
         self.contextual = school.phrases("abuse.contextual_insults")
+        self.person_or_thing = school.phrases("abuse.person_or_thing_insults")
         self.adjectives = school.phrases("abuse.insulting_adjectives")
         self.put_downs = school.phrases("abuse.put_downs")
         self.threats = school.phrases("abuse.threats")
@@ -61,7 +68,8 @@ class AbuseDetector:
         self.things = school.words("institution", "school_name")
         self.profanity = profanity
         self.phrase_sets = (
-            self.insults, self.contextual, self.adjectives, self.put_downs, self.threats,
+            self.insults, self.contextual, self.person_or_thing, self.adjectives, self.put_downs,
+            self.threats,
             self.profanity_words, self.idioms, self.sarcasm,
         )  # fmt: skip
 
@@ -101,6 +109,8 @@ class AbuseDetector:
         for hit in self.contextual.find(ctx.text):
             if self._framed(ctx, hit):
                 found.append(_Abuse(hit, self._person_target(ctx, hit)))
+        for hit in self.person_or_thing.find(ctx.text):
+            found.append(_Abuse(hit, self._person_target(ctx, hit)))
         for hit in self.adjectives.find(ctx.text):
             if self._before_person_noun(ctx, hit):  # "useless woman": said of that person
                 found.append(_Abuse(hit, self._addressee_or_others(ctx, hit)))
@@ -156,8 +166,16 @@ class AbuseDetector:
         after = ctx.after(hit.last, _LOOK_AHEAD)
         if len(after) >= 2 and after[0] == "of" and after[1] in ("a", "an"):
             return Target.OTHERS  # "rat of a daughter"
-        before = [_base(w) for w in ctx.before(hit.first, _LOOK_BACK)]
-        for word in reversed(before):
+        raw_before = ctx.before(hit.first, _LOOK_BACK)
+        before = [_base(w) for w in raw_before]
+        for raw, word in zip(reversed(raw_before), reversed(before), strict=True):
+            if (
+                raw != word
+                and word not in self.you
+                and word not in self.first
+                and word not in _NOT_NAMES
+            ):
+                return Target.OTHERS  # "your Mason's a nasty little brat": Mason is
             if word in self.you:
                 return Target.ADDRESSEE
             if word in self.third or word in self.person or self._is_staff_word(ctx, word):
@@ -166,6 +184,8 @@ class AbuseDetector:
                 return Target.SELF
             if word in self.things:
                 return Target.THING
+            if word in ("that", "those"):
+                return Target.OTHERS  # "that ignorant cow with the white Qashqai"
         if any(ctx.same_sentence(ref.first, hit.first) for ref in ctx.staff_refs):
             return Target.OTHERS
         for word in after:

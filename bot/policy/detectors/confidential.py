@@ -54,6 +54,11 @@ _NOT_POSSESSIVE = frozenset(
     }
 )
 _CONTEXT_WORDS = 8
+# "his mum is struggling", "ivy's dad": the family of a child who is not the sender's own.
+_OTHER_FAMILY = re.compile(
+    r"(?<!i'm )(?<!im )(?<!i am )\b(?:his|her|their|[a-z]+'s) (?:mum|mom|mam|dad|parents|mother"
+    r"|father|nan|nana|gran|grandma|grandad)\b"
+)
 # Plural, generic people ("kids with SEN") are not a particular person whose privacy is at stake.
 _GROUPS = frozenset({"people", "kids", "children", "parents", "pupils", "staff", "teachers", "lot",
                      "boys", "girls", "ones", "families", "mums", "dads"})  # fmt: skip
@@ -73,14 +78,18 @@ class ConfidentialDetector:
         self.own_contact = school.phrases("confidential.own_contact")
         self.own_context = school.phrases("confidential.own_context")
         self.other_person = school.phrases("confidential.other_person")
+        self.role_names = school.phrases("confidential.role_names")
+        self.you = school.words("you")
         self.first = school.words("first_person")
         self.third_singular = frozenset(
             {"he", "she", "him", "her", "his", "hers", "he's", "she's", "hes", "shes", "whose"}
         )
         self.person = school.words("person_noun") - _GROUPS
         self.staff_roles = school.words("staff_role")
-        self.phrase_sets = (*self.topics.values(), self.hearsay, self.public_context,
-                            self.own_contact, self.own_context, self.other_person)  # fmt: skip
+        self.phrase_sets = (
+            *self.topics.values(), self.hearsay, self.public_context, self.own_contact,
+            self.own_context, self.other_person, self.role_names,
+        )  # fmt: skip
 
     def detect(self, ctx: MessageContext) -> list[Finding]:
         evidence = [
@@ -171,22 +180,41 @@ class ConfidentialDetector:
 
     def _sensitive_topics(self, ctx: MessageContext) -> list[str]:
         found: list[str] = []
+        ignored = {i for h in self.role_names.find(ctx.text) for i in range(h.first, h.last + 1)}
         complaint_hits = self.topics["complaints"].find(ctx.text)
         found.extend(ctx.quote(hit) for hit in complaint_hits)
-        for hit in self.topics["staff_matters"].find(ctx.text):
+        for hit in self._unless(ctx, ignored, self.topics["staff_matters"]):
             if self._about_staff(ctx, hit) and not self._wished_for(ctx, hit):
                 found.append(ctx.quote(hit))
-        personal = [
-            *self.topics["health"].find(ctx.text),
-            *self.topics["safeguarding"].find(ctx.text),
-        ]
-        if personal and not self.own_context.find(ctx.text):
-            hearsay = bool(self.hearsay.find(ctx.text))
-            for hit in personal:
-                subject = self._subject(ctx, hit)
-                if subject == "other" or (subject is None and hearsay):
-                    found.append(ctx.quote(hit))
+        if self.own_context.find(ctx.text):
+            return found
+        hearsay = bool(self.hearsay.find(ctx.text))
+        for hit in self._unless(ctx, ignored, self.topics["safeguarding"]):
+            subject = self._subject(ctx, hit)
+            if subject == "other" or (subject is None and hearsay):
+                found.append(ctx.quote(hit))
+        for hit in self._unless(ctx, ignored, self.topics["health"]):
+            # Parents announce their own child's diagnosis by name ("Zayan got his autism
+            # diagnosis today"), so a health matter needs more than a name to be someone
+            # else's: gossip, a member of staff, or the person being spoken to.
+            subject = self._subject(ctx, hit)
+            other_family = bool(_OTHER_FAMILY.search(ctx.text.text))
+            if subject != "own" and (
+                hearsay or other_family or self._about_staff_or_addressee(ctx, hit)
+            ):
+                found.append(ctx.quote(hit))
         return found
+
+    @staticmethod
+    def _unless(ctx: MessageContext, ignored: set[int], phrases: PhraseSet) -> list[Hit]:
+        """Hits not inside a role's name ("the safeguarding lead")."""
+        return [hit for hit in phrases.find(ctx.text) if hit.first not in ignored]
+
+    def _about_staff_or_addressee(self, ctx: MessageContext, hit: Hit) -> bool:
+        if any(ctx.same_sentence(ref.first, hit.first) for ref in ctx.staff_refs):
+            return True
+        words = ctx.before(hit.first, 8) + ctx.after(hit.last, 4)
+        return any(w in self.you or w.removesuffix("'s") in self.staff_roles for w in words)
 
     @staticmethod
     def _wished_for(ctx: MessageContext, hit: Hit) -> bool:
@@ -227,6 +255,6 @@ class ConfidentialDetector:
                     if not owner.endswith("'s"):
                         break
                 return "other"
-            if word in self.third_singular or word in ("whose", "where"):
+            if word in self.third_singular or word in self.you or word in ("whose", "where"):
                 return "other"
         return None

@@ -19,13 +19,14 @@ class DisreputeDetector:
         self.platforms = school.phrases("disrepute.public_platforms")
         self.damage = school.phrases("disrepute.reputation_damage")
         self.proper_channel = school.phrases("disrepute.proper_channel")
+        self.allegations = school.phrases("disrepute.allegations")
         self.school_refs = school.phrases("disrepute.school_references")
         self.you = school.words("you")
         self.pronouns = frozenset(
             {"they", "them", "their", "they're", "theyre", "she", "he", "her", "his", "him"}
         )
         self.phrase_sets = (self.condemnation, self.platforms, self.damage, self.proper_channel,
-                            self.school_refs)  # fmt: skip
+                            self.school_refs, self.allegations)  # fmt: skip
 
     def detect(self, ctx: MessageContext) -> list[Finding]:
         refs = [hit.first for hit in self.school_refs.find(ctx.text)]
@@ -42,6 +43,7 @@ class DisreputeDetector:
                 evidence.append(ctx.quote(hit))
         if len(evidence) == 1 and self.proper_channel.find(ctx.text):
             evidence = []  # one sharp word while taking the concern to the school is fine
+        evidence.extend(ctx.quote(hit) for hit in self.allegations.find(ctx.text))
         damage = self.damage.find(ctx.text)
         platforms = self.platforms.find(ctx.text)
         if damage or (platforms and evidence):

@@ -19,6 +19,9 @@ from bot.policy.verdict import Finding
 
 _AFTER_NAME_PUNCT = frozenset({",", "!", "?", ":", "-", "."})
 _SOFTENERS = frozenset({"so", "really", "very", "just", "a"})
+_PLEASE = frozenset({"please", "pls", "plz"})
+# Titles children and parents use on their own to address a teacher.
+_BARE_TITLES = frozenset({"miss", "sir"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,9 @@ class StaffContactDetector:
                 continue  # "Sarah you star" to the parent Sarah being replied to
             if self._is_vocative(ctx, hit, greeted):
                 found.append(Contact(hit.member, ctx.quote(hit)))
+        bare = self._bare_title(ctx)
+        if bare is not None:
+            found.append(bare)
         for phrase in self.off_platform.find(ctx.text):
             members = [r.member for r in ctx.staff_refs if phrase.first <= r.first <= phrase.last]
             found.append(Contact(members[0] if members else None, ctx.quote(phrase)))
@@ -94,6 +100,39 @@ class StaffContactDetector:
         return None
 
     @staticmethod
+    def _another_persons_initial(ctx: MessageContext, hit: StaffHit) -> bool:
+        """ "Tom A - your lights are on": a surname initial that is not the staff member's."""
+        tokens = ctx.text.tokens
+        if hit.last + 1 >= len(tokens) or " " in hit.form:
+            return False
+        after = tokens[hit.last + 1]
+        written = ctx.text.original[after.start : after.end]
+        surname = hit.member.name.split()[-1][:1].lower()
+        return len(written) == 1 and written.isupper() and written.lower() != surname
+
+    def _bare_title(self, ctx: MessageContext) -> Contact | None:
+        """ "Miss, can you check ...": a message opening with a bare title said to a teacher."""
+        opening = [
+            (index, token.text)
+            for index, (token, sentence) in enumerate(
+                zip(ctx.text.tokens, ctx.sentence_ids, strict=True)
+            )
+            if sentence == 0 and token.is_wordlike
+        ][:4]
+        words = [word for _, word in opening]
+        if not words or words[0] not in _BARE_TITLES:
+            return None
+        rest = [w for w in words[1:] if w not in _SOFTENERS]
+        addressed = bool(rest) and (
+            rest[0] in self.you or rest[0] in _PLEASE
+            or (len(rest) >= 2 and rest[0] in self.modal and rest[1] in self.subjects)
+        )  # fmt: skip
+        if not addressed:
+            return None
+        member = self.school.directory.by_title(words[0])
+        return Contact(member, ctx.text.quote(opening[0][0], opening[0][0]))
+
+    @staticmethod
     def _replied_parent_first_name(ctx: MessageContext) -> str | None:
         reply = ctx.message.reply_to
         if reply is None or not ctx.replies_to_parent or not reply.sender.name:
@@ -105,12 +144,17 @@ class StaffContactDetector:
         return {hit.last + 1 for hit in self.greetings.find(ctx.text)}
 
     def _is_vocative(self, ctx: MessageContext, hit: StaffHit, greeted: set[int]) -> bool:
-        if hit.possessive:
+        if hit.possessive or self._another_persons_initial(ctx, hit):
             return False
         if hit.first in greeted:
             return True
         tokens = ctx.text.tokens
         following = tokens[hit.last + 1] if hit.last + 1 < len(tokens) else None
+        soon = [w for w in ctx.after(hit.last, 3) if w not in _SOFTENERS]
+        if soon and (
+            soon[0] in self.you or (soon[0] == "if" and soon[1:2] and soon[1] in self.you)
+        ):
+            return True  # "Miss Hughes you're a star", "and Miss Hughes if you're reading this"
         opening = not any(t.is_wordlike for t in tokens[: hit.first]) or (
             hit.first > 0 and tokens[hit.first - 1].kind is Kind.PUNCT
             and tokens[hit.first - 1].text in (".", "!", "?")
