@@ -48,6 +48,8 @@ def _split_pieces(pattern: str) -> list[str]:
     current = ""
     for char in pattern:
         depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth > 1:
+            raise PatternError(f"{pattern!r}: brackets cannot be nested")
         if char == " " and depth == 0:
             pieces.append(current)
             current = ""

@@ -54,6 +54,7 @@ def test_classes_expand_to_their_words_and_phrases() -> None:
         ("{nope} idiot", "unknown class"),
         ("re:(unclosed", "not a valid regex"),
         ("(head teacher", "unbalanced brackets"),
+        ("(no control over (your|his) kids)", "cannot be nested"),
     ],
 )
 def test_bad_patterns_are_reported(pattern: str, problem: str) -> None:
