@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     field_validator,
     model_validator,
 )
@@ -75,7 +76,20 @@ def _parse_day_hours(value: Any) -> tuple[tuple[time, time], ...]:
     return tuple(ranges)
 
 
-DayHours = Annotated[tuple[tuple[time, time], ...], BeforeValidator(_parse_day_hours)]
+def _format_day_hours(ranges: tuple[tuple[time, time], ...]) -> list[str]:
+    """Written back the way the school file writes it, so saved data loads again."""
+
+    def clock(moment: time) -> str:
+        return "24:00" if moment == time.max else f"{moment:%H:%M}"
+
+    return [f"{clock(start)}-{clock(end)}" for start, end in ranges]
+
+
+DayHours = Annotated[
+    tuple[tuple[time, time], ...],
+    BeforeValidator(_parse_day_hours),
+    PlainSerializer(_format_day_hours, when_used="json"),
+]
 
 
 class WorkingHours(Strict):

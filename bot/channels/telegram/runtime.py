@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, ChatMember, Update
 from telegram.error import TelegramError
@@ -32,6 +34,9 @@ from bot.store.repositories.chats import ChatRepository
 from bot.store.repositories.inbox import InboxRepository
 from bot.texts import TelegramTexts
 
+# PTB 22 warns when it builds RetryAfter (a 429) unless durations are timedeltas: opt in now.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member", "chat_member"]
@@ -42,6 +47,22 @@ RETRY_FIRST, RETRY_MAX = 1.0, 60.0
 SWEEP_EVERY = 30.0
 
 DATABASE_DOWN = (OperationalError, DBAPIError, OSError, ConnectionError)
+
+
+def _database_unreachable(error: Exception) -> bool:
+    """Whether a failure is the database's (down, busy: try again later) rather than the
+    update's: a value too long for its column is refused however often it is retried."""
+    if isinstance(error, DBAPIError):
+        unreachable = isinstance(error, OperationalError | InterfaceError)
+        return unreachable or error.connection_invalidated
+    return isinstance(error, OSError | PoolTimeoutError)
+
+
+def _summary(error: Exception) -> str:
+    """What went wrong, for the inbox row: the first line only, since a database error goes on
+    to quote the statement's parameters, which may hold the update's content."""
+    first_line = next(iter(str(error).splitlines()), "")
+    return f"{type(error).__name__}: {first_line}"[:500]
 
 
 class DatabaseUnavailableError(Exception):
@@ -147,8 +168,13 @@ class TelegramRuntime:
                     allowed_updates=ALLOWED_UPDATES,
                     read_timeout=POLL_TIMEOUT + 10,
                 )
-            except TelegramError as error:
-                log.warning("getUpdates failed (%s); retrying in %.0fs", error, delay)
+            except Exception as error:
+                # Polling must not die, of a network failure or of an update python-telegram-bot
+                # cannot parse (PTB logs the data; tried again, as PTB's own Updater would).
+                unexpected = not isinstance(error, TelegramError)
+                log.warning(
+                    "getUpdates failed (%s); retrying in %.0fs", error, delay, exc_info=unexpected
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
                 continue
@@ -211,16 +237,15 @@ class TelegramRuntime:
                 update = Update.de_json(item.payload or {}, self.bot)
                 actions = await self.handler.handle(session, update, utcnow())
                 inbox.finish(item, InboxStatus.PROCESSED)
-        except DATABASE_DOWN:
-            raise
         except Exception as error:  # a bad update or a bug must not stop the others
+            if _database_unreachable(error):
+                raise
             log.exception("update %s could not be processed", update_id)
+            # Should the database be down after all, this raises and the update stays pending.
             async with transaction(self.sessions) as session:
                 item = await InboxRepository(session).claim(PLATFORM, update_id)
                 if item is not None:
-                    InboxRepository.finish(
-                        item, InboxStatus.FAILED, f"{type(error).__name__}: {error}"
-                    )
+                    InboxRepository.finish(item, InboxStatus.FAILED, _summary(error))
             return
         await perform(self.bot, actions, observe_only=self.observe_only)
 
