@@ -71,16 +71,18 @@ async def withdraw(
 class Coverage:
     consented: int
     members: int
-    """Members the bot knows of (those who have written, joined or pressed a button)."""
+    """People in the chat as the platform reports them (or, if it has not, those on record)."""
     unconsented_messages: int
 
 
 async def coverage(session: AsyncSession, chat: Chat) -> Coverage:
-    members = await MemberRepository(session).in_chat(chat.id)
     consented = 0
     if chat.notice_version is not None:
         consented = await ConsentRepository(session).consenting_count(chat.id, chat.notice_version)
-    return Coverage(consented, len(members), chat.unconsented_messages)
+    members = chat.member_count
+    if members is None:
+        members = len(await MemberRepository(session).in_chat(chat.id))
+    return Coverage(consented, max(members, consented), chat.unconsented_messages)
 
 
 async def subject_access(

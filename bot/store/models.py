@@ -140,6 +140,8 @@ class Chat(Base):
     blind_reported_at: Mapped[datetime | None] = mapped_column(default=None)
     registered_at: Mapped[datetime | None] = mapped_column(default=None)
     left_at: Mapped[datetime | None] = mapped_column(default=None)
+    member_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    """People in the chat as the platform last reported, the bot not counted."""
     unconsented_messages: Mapped[int] = mapped_column(Integer, default=0)
     """Messages dropped unread because their sender had not consented: a count, nothing more."""
 

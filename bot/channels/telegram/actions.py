@@ -20,8 +20,9 @@ class Say:
     reply_to: int | None = None
     button: tuple[str, str] | None = None
     """(label, callback data) of one inline button, e.g. the consent notice's "I agree"."""
-    public: bool = True
-    """Said in a group chat (observe-only mode keeps quiet) rather than privately."""
+    unprompted: bool = False
+    """Said of the bot's own accord (an explanation, a warning, a goodbye), not in answer to
+    something a member did: observe-only mode keeps these to itself."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ async def perform(bot: Bot, actions: Iterable[Action], *, observe_only: bool) ->
 
 async def _perform(bot: Bot, action: Action, observe_only: bool) -> None:
     if isinstance(action, Say):
-        if observe_only and action.public:
+        if observe_only and action.unprompted:
             log.info("observe-only: not saying in chat %s: %s", action.chat_id, action.text[:80])
             return
         markup = None

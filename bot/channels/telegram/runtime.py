@@ -32,6 +32,7 @@ from bot.store.models import InboxStatus, utcnow
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ChatRepository
 from bot.store.repositories.inbox import InboxRepository
+from bot.store.repositories.schools import SchoolRepository
 from bot.texts import TelegramTexts
 
 # PTB 22 warns when it builds RetryAfter (a 429) unless durations are timedeltas: opt in now.
@@ -119,7 +120,9 @@ class TelegramRuntime:
                 leave_unregistered_after=self.leave_unregistered_after,
             ),
             self._is_group_admin,
+            self._count_members,
         )
+        await self.refresh_notices()
         if self.public_base_url:
             await self.bot.set_webhook(
                 f"{self.public_base_url}{WEBHOOK_PATH}",
@@ -134,6 +137,7 @@ class TelegramRuntime:
         log.info("Telegram bot @%s is on (%s)", me.username, self.mode)
 
     async def stop(self) -> None:
+        """Stop receiving and processing. Safe to call more than once."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -259,6 +263,30 @@ class TelegramRuntime:
                 log.error("database unavailable while sweeping (%s)", error)
             await asyncio.sleep(SWEEP_EVERY)
 
+    async def refresh_notices(self) -> int:
+        """Chats registered under an older notice get the current one, and members agree anew.
+
+        A school rewords the notice by giving it a new version in config/texts; consent to the
+        old words does not count as consent to the new ones.
+        """
+        assert self.handler is not None, "start() first"
+        version = self.texts.notice.version
+        actions: list[Action] = []
+        async with transaction(self.sessions) as session:
+            schools = SchoolRepository(session)
+            for chat in await ChatRepository(session).registered(PLATFORM):
+                if chat.notice_version == version or chat.school_id is None:
+                    continue
+                old, chat.notice_version = chat.notice_version, version
+                school = await schools.get(chat.school_id)
+                actions.append(self.handler.notice(chat, school.name if school else ""))
+                await AuditRepository(session).record(
+                    "system", "chat.notice_updated", f"chat:{chat.id}", chat.school_id,
+                    old_version=old, new_version=version,
+                )  # fmt: skip
+        await perform(self.bot, actions, observe_only=self.observe_only)
+        return len(actions)
+
     async def leave_unregistered(self, now: datetime) -> int:
         """Leave chats that were not registered in time."""
         actions: list[Action] = []
@@ -270,9 +298,17 @@ class TelegramRuntime:
                     "system", "chat.left_unregistered", f"chat:{chat.id}", None, title=chat.title
                 )
                 chat_id = int(chat.platform_chat_id)
-                actions += [Say(chat_id, self.texts.leaving), Leave(chat_id)]
+                actions += [Say(chat_id, self.texts.leaving, unprompted=True), Leave(chat_id)]
         await perform(self.bot, actions, observe_only=self.observe_only)
         return len(actions) // 2
+
+    async def _count_members(self, chat_id: int) -> int | None:
+        """People in the chat, not counting the bot; None when Telegram will not say."""
+        try:
+            return max(0, await self.bot.get_chat_member_count(chat_id) - 1)
+        except TelegramError as error:
+            log.warning("could not count the members of chat %s: %s", chat_id, error)
+            return None
 
     async def _is_group_admin(self, chat_id: int, user_id: int) -> bool:
         member = await self.bot.get_chat_member(chat_id, user_id)

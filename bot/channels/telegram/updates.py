@@ -36,6 +36,7 @@ PLATFORM = "telegram"
 GROUP_TYPES = (TelegramChat.GROUP, TelegramChat.SUPERGROUP)
 CONSENT_DATA = "consent"
 IsGroupAdmin = Callable[[int, int], Awaitable[bool]]
+CountMembers = Callable[[int], Awaitable[int | None]]
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,13 @@ class TelegramUpdateHandler:
         engines: EngineCache,
         settings: HandlerSettings,
         is_group_admin: IsGroupAdmin,
+        count_members: CountMembers,
     ) -> None:
         self.texts = texts
         self.engines = engines
         self.settings = settings
         self.is_group_admin = is_group_admin
+        self.count_members = count_members
 
     async def handle(self, session: AsyncSession, update: Update, now: datetime) -> list[Action]:
         if update.my_chat_member is not None:
@@ -116,7 +119,7 @@ class TelegramUpdateHandler:
             # The school hears of it through the audit log (and, with alerts, from SLT's feed).
             await audit.record("system", "chat.bot_cannot_read", f"chat:{chat.id}", chat.school_id)
             log.warning("bot cannot read messages in chat %s (%s)", chat.id, chat.title)
-            actions.append(Say(change.chat.id, self.texts.cannot_read))
+            actions.append(Say(change.chat.id, self.texts.cannot_read, unprompted=True))
         return actions
 
     def _explain(self, chat: Chat, now: datetime) -> Say:
@@ -124,7 +127,8 @@ class TelegramUpdateHandler:
         wait = self.settings.leave_unregistered_after
         chat.leave_after = now + wait
         minutes = round(wait.total_seconds() / 60)
-        return Say(int(chat.platform_chat_id), self.texts.unregistered.format(minutes=minutes))
+        text = self.texts.unregistered.format(minutes=minutes)
+        return Say(int(chat.platform_chat_id), text, unprompted=True)
 
     async def _membership(
         self, session: AsyncSession, change: ChatMemberUpdated, now: datetime
@@ -132,9 +136,13 @@ class TelegramUpdateHandler:
         chat = await ChatRepository(session).find(PLATFORM, str(change.chat.id))
         if chat is None or chat.status != ChatStatus.REGISTERED:
             return []
-        user = change.new_chat_member.user
-        member = await self._member(session, chat, user)
-        if change.new_chat_member.status in (TelegramChatMember.LEFT, TelegramChatMember.BANNED):
+        chat.member_count = await self.count_members(change.chat.id)
+        # Only members who have agreed are on record; someone else joining or leaving is not.
+        member = await MemberRepository(session).find(chat.id, str(change.new_chat_member.user.id))
+        if member is not None and change.new_chat_member.status in (
+            TelegramChatMember.LEFT,
+            TelegramChatMember.BANNED,
+        ):
             member.left_at = now
         return []
 
@@ -169,7 +177,7 @@ class TelegramUpdateHandler:
     ) -> list[Action]:
         reply = message.message_id
         if message.chat.type not in GROUP_TYPES:
-            return [Say(message.chat.id, self.texts.register_usage, public=False)]
+            return [Say(message.chat.id, self.texts.register_usage)]
         if not code:
             return [Say(message.chat.id, self.texts.register_usage, reply)]
         user = message.from_user
@@ -187,10 +195,11 @@ class TelegramUpdateHandler:
             session, chat, code, _actor(user), self.texts.notice.version, now
         )
         if result.outcome is Outcome.REGISTERED and result.school is not None:
+            chat.member_count = await self.count_members(message.chat.id)
             registered = self.texts.registered.format(
                 school=result.school.name, class_name=result.class_name
             )
-            return [Say(message.chat.id, registered, reply), self._notice(chat, result.school.name)]
+            return [Say(message.chat.id, registered, reply), self.notice(chat, result.school.name)]
         if result.outcome is Outcome.ALREADY and result.school is not None:
             text = self.texts.already_registered.format(school=result.school.name)
             return [Say(message.chat.id, text, reply)]
@@ -200,7 +209,8 @@ class TelegramUpdateHandler:
         }.get(result.outcome, self.texts.bad_code)
         return [Say(message.chat.id, text, reply)]
 
-    def _notice(self, chat: Chat, school_name: str) -> Say:
+    def notice(self, chat: Chat, school_name: str) -> Say:
+        """The consent notice for ``chat``, with its "I agree" button."""
         retention = self.settings.retention
         text = self.texts.notice.text.format(
             school=school_name,
@@ -214,7 +224,7 @@ class TelegramUpdateHandler:
         self, session: AsyncSession, message: Message, _: str, now: datetime
     ) -> list[Action]:
         if message.chat.type not in GROUP_TYPES or message.from_user is None:
-            return [Say(message.chat.id, self.texts.consent_private, public=False)]
+            return [Say(message.chat.id, self.texts.consent_private)]
         chat = await self._registered_chat(session, message.chat)
         if chat is None:
             return []
@@ -237,15 +247,7 @@ class TelegramUpdateHandler:
             return []
         withdrawn = await consent.withdraw(session, PLATFORM, str(user.id), now)
         text = self.texts.withdrawn if withdrawn else self.texts.not_consented
-        public = message.chat.type in GROUP_TYPES
-        return [
-            Say(
-                message.chat.id,
-                text.format(name=user.first_name),
-                message.message_id,
-                public=public,
-            )
-        ]
+        return [Say(message.chat.id, text.format(name=user.first_name), message.message_id)]
 
     async def _privacy(
         self, session: AsyncSession, message: Message, _: str, now: datetime
@@ -265,8 +267,7 @@ class TelegramUpdateHandler:
             flag_days=retention.flags.days,
         )
         button = (self.texts.notice.button, f"{CONSENT_DATA}:{version}") if chat else None
-        public = message.chat.type in GROUP_TYPES
-        return [Say(message.chat.id, text, message.message_id, button=button, public=public)]
+        return [Say(message.chat.id, text, message.message_id, button=button)]
 
     async def _mydata(
         self, session: AsyncSession, message: Message, _: str, now: datetime
@@ -279,7 +280,7 @@ class TelegramUpdateHandler:
             await AuditRepository(session).record(
                 _actor(user), "member.data_sent", f"{PLATFORM}:user:{user.id}"
             )
-            return [Say(message.chat.id, _as_text(report), public=False)]
+            return [Say(message.chat.id, _as_text(report))]
         members = await MemberRepository(session).everywhere(str(user.id))
         private = next((m.private_chat_id for m in members if m.private_chat_id), None)
         if private is None:
@@ -290,7 +291,7 @@ class TelegramUpdateHandler:
             _actor(user), "member.data_sent", f"{PLATFORM}:user:{user.id}"
         )
         return [
-            Say(int(private), _as_text(report), public=False),
+            Say(int(private), _as_text(report)),
             Say(message.chat.id, self.texts.mydata_sent, message.message_id),
         ]
 
@@ -319,7 +320,7 @@ class TelegramUpdateHandler:
         if version != chat.notice_version:
             # A button under an old notice: show the current one instead of agreeing to it.
             school = await SchoolRepository(session).get(chat.school_id or 0)
-            return [Answer(query.id, ""), self._notice(chat, school.name if school else "")]
+            return [Answer(query.id, ""), self.notice(chat, school.name if school else "")]
         member = await self._member(session, chat, query.from_user)
         return [Answer(query.id, await self._agree(session, chat, member, "button", now))]
 
@@ -338,10 +339,12 @@ class TelegramUpdateHandler:
         if chat.status != ChatStatus.REGISTERED or chat.school_id is None:
             # Nothing is read in a chat the school has not registered; say so once.
             return [self._explain(chat, now)] if chat.explained_at is None else []
-        member = await self._member(session, chat, user)
-        if not await consent.has_consented(session, chat, member):
+        # Someone who has not agreed is not looked up by name or kept: only counted.
+        member = await MemberRepository(session).find(chat.id, str(user.id))
+        if member is None or not await consent.has_consented(session, chat, member):
             await chats.count_unconsented(chat.id)
             return []
+        member.display_name, member.username = user.full_name, user.username
         school = await SchoolRepository(session).get(chat.school_id)
         if school is None:
             return []

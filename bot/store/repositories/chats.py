@@ -32,6 +32,10 @@ class ChatRepository(Repository):
         query = select(Chat).where(Chat.school_id == school_id).order_by(Chat.id)
         return list(await self.session.scalars(query))
 
+    async def registered(self, platform: str) -> list[Chat]:
+        query = select(Chat).where(Chat.platform == platform, Chat.status == ChatStatus.REGISTERED)
+        return list(await self.session.scalars(query.order_by(Chat.id)))
+
     async def due_to_leave(self, now: datetime) -> list[Chat]:
         """Unregistered chats whose grace period to register has run out."""
         query = select(Chat).where(

@@ -19,7 +19,11 @@ from tests.fakes.telegram_api import FakeTelegramAPI
 
 class StartBot(Protocol):
     def __call__(
-        self, *, webhook: bool = False, observe_only: bool = False
+        self,
+        *,
+        webhook: bool = False,
+        observe_only: bool = False,
+        with_texts: TelegramTexts | None = None,
     ) -> Awaitable[TelegramRuntime]: ...
 
 
@@ -59,13 +63,18 @@ async def start_bot(
     monkeypatch.setattr(runtime_module, "RETRY_FIRST", 0.01)
     started: list[TelegramRuntime] = []
 
-    async def start(*, webhook: bool = False, observe_only: bool = False) -> TelegramRuntime:
+    async def start(
+        *,
+        webhook: bool = False,
+        observe_only: bool = False,
+        with_texts: TelegramTexts | None = None,
+    ) -> TelegramRuntime:
         runtime = TelegramRuntime(
             TOKEN,
             api.base_url,
             sessions,
             engines,
-            texts,
+            with_texts or texts,
             public_base_url=PUBLIC_URL if webhook else None,
             observe_only=observe_only,
             retention=RETENTION,
