@@ -133,9 +133,14 @@ def chats_list() -> None:
         for school in await SchoolRepository(session).all():
             for chat in await ChatRepository(session).for_school(school.id):
                 cover = await consent.coverage(session, chat)
+                warning = (
+                    ""
+                    if chat.bot_can_read_all
+                    else ("\tTHE BOT CANNOT SEE MESSAGES: make it a group admin")
+                )
                 lines.append(
                     f"{chat.id}\t{chat.title}\t{chat.class_name or '-'}\t{chat.status}\t"
-                    f"{cover.consented} of {cover.members} consented"
+                    f"{cover.consented} of {cover.members} consented{warning}"
                 )
         return lines
 

@@ -26,6 +26,7 @@ from telegram.ext import AIORateLimiter, ExtBot
 from bot.channels.telegram.actions import Action, Leave, Say, perform
 from bot.channels.telegram.updates import PLATFORM, HandlerSettings, TelegramUpdateHandler
 from bot.services.moderation import Retention
+from bot.services.retention import purge_expired
 from bot.services.schools import EngineCache
 from bot.store.db import transaction
 from bot.store.models import InboxStatus, utcnow
@@ -259,6 +260,8 @@ class TelegramRuntime:
         while True:
             try:
                 await self.leave_unregistered(utcnow())
+                async with transaction(self.sessions) as session:
+                    await purge_expired(session, utcnow())
             except DATABASE_DOWN as error:
                 log.error("database unavailable while sweeping (%s)", error)
             await asyncio.sleep(SWEEP_EVERY)

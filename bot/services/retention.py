@@ -1,0 +1,49 @@
+"""Deleting what has been kept long enough: message records, flags and processed updates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.models import Flag, InboxItem, InboxStatus, StoredMessage
+from bot.store.repositories.audit import AuditRepository
+
+# A processed update's row holds no content, only its id (to spot replays): Telegram stops
+# re-sending an update within a day, so a week is ample.
+INBOX_KEEP = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Purged:
+    messages: int
+    flags: int
+    updates: int
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.messages or self.flags or self.updates)
+
+
+async def purge_expired(session: AsyncSession, now: datetime) -> Purged:
+    """Delete rows past their ``keep_until`` (set from the retention settings when stored)."""
+    flags = await session.execute(delete(Flag).where(Flag.keep_until < now))
+    messages = await session.execute(delete(StoredMessage).where(StoredMessage.keep_until < now))
+    updates = await session.execute(
+        delete(InboxItem).where(
+            InboxItem.status != InboxStatus.PENDING, InboxItem.received_at < now - INBOX_KEEP
+        )
+    )
+    purged = Purged(_count(messages), _count(flags), _count(updates))
+    if purged.anything:
+        await AuditRepository(session).record(
+            "system", "retention.purged", "", None,
+            messages=purged.messages, flags=purged.flags, updates=purged.updates,
+        )  # fmt: skip
+    return purged
+
+
+def _count(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
