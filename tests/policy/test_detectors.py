@@ -204,43 +204,25 @@ IMAGES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "expected", "kwargs"), ABUSE)
-def test_abuse(engine: PolicyEngine, text: str, expected: set[str], kwargs: dict[str, Any]) -> None:
-    check(engine, text, expected, kwargs)
+FAMILIES = {
+    "abuse": ABUSE,
+    "staff contact": STAFF_CONTACT,
+    "confidential": CONFIDENTIAL,
+    "disrepute": DISREPUTE,
+    "harassment": HARASSMENT,
+    "images": IMAGES,
+}
 
 
-@pytest.mark.parametrize(("text", "expected", "kwargs"), STAFF_CONTACT)
-def test_staff_contact(
-    engine: PolicyEngine, text: str, expected: set[str], kwargs: dict[str, Any]
-) -> None:
-    check(engine, text, expected, kwargs)
-
-
-@pytest.mark.parametrize(("text", "expected", "kwargs"), CONFIDENTIAL)
-def test_confidential(
-    engine: PolicyEngine, text: str, expected: set[str], kwargs: dict[str, Any]
-) -> None:
-    check(engine, text, expected, kwargs)
-
-
-@pytest.mark.parametrize(("text", "expected", "kwargs"), DISREPUTE)
-def test_disrepute(
-    engine: PolicyEngine, text: str, expected: set[str], kwargs: dict[str, Any]
-) -> None:
-    check(engine, text, expected, kwargs)
-
-
-@pytest.mark.parametrize(("text", "expected", "kwargs"), HARASSMENT)
-def test_harassment(
-    engine: PolicyEngine, text: str, expected: set[str], kwargs: dict[str, Any]
-) -> None:
-    check(engine, text, expected, kwargs)
-
-
-@pytest.mark.parametrize(("text", "expected", "kwargs"), IMAGES)
-def test_images(
-    engine: PolicyEngine, text: str, expected: set[str], kwargs: dict[str, Any]
-) -> None:
+@pytest.mark.parametrize(
+    ("text", "expected", "kwargs"),
+    [
+        pytest.param(*each.values, id=f"{family}: {each.id}")
+        for family, cases in FAMILIES.items()
+        for each in cases
+    ],
+)
+def test_rule(engine: PolicyEngine, text: str, expected: set[str], kwargs: dict[str, Any]) -> None:
     check(engine, text, expected, kwargs)
 
 

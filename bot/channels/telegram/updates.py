@@ -276,24 +276,25 @@ class TelegramUpdateHandler:
         if user is None:
             return []
         if message.chat.type == TelegramChat.PRIVATE:
-            report = await consent.subject_access(session, PLATFORM, str(user.id))
-            await AuditRepository(session).record(
-                _actor(user), "member.data_sent", f"{PLATFORM}:user:{user.id}"
-            )
-            return [Say(message.chat.id, _as_text(report))]
+            return [Say(message.chat.id, await self._subject_access(session, user))]
         members = await MemberRepository(session).everywhere(str(user.id))
         private = next((m.private_chat_id for m in members if m.private_chat_id), None)
         if private is None:
             text = self.texts.mydata_start.format(bot=f"@{self.settings.bot_username}")
             return [Say(message.chat.id, text, message.message_id)]
+        return [
+            Say(int(private), await self._subject_access(session, user)),
+            Say(message.chat.id, self.texts.mydata_sent, message.message_id),
+        ]
+
+    @staticmethod
+    async def _subject_access(session: AsyncSession, user: User) -> str:
+        """Everything held about ``user``, as text for a private chat; the sending is audited."""
         report = await consent.subject_access(session, PLATFORM, str(user.id))
         await AuditRepository(session).record(
             _actor(user), "member.data_sent", f"{PLATFORM}:user:{user.id}"
         )
-        return [
-            Say(int(private), _as_text(report)),
-            Say(message.chat.id, self.texts.mydata_sent, message.message_id),
-        ]
+        return _as_text(report)
 
     async def _start(
         self, session: AsyncSession, message: Message, _: str, now: datetime
