@@ -211,14 +211,19 @@ class TelegramUpdateHandler:
 
     def notice(self, chat: Chat, school_name: str) -> Say:
         """The consent notice for ``chat``, with its "I agree" button."""
+        text = self._notice_text(school_name)
+        return Say(int(chat.platform_chat_id), text, button=self._agree_button(chat.notice_version))
+
+    def _notice_text(self, school_name: str) -> str:
         retention = self.settings.retention
-        text = self.texts.notice.text.format(
+        return self.texts.notice.text.format(
             school=school_name,
             metadata_days=retention.metadata.days,
             flag_days=retention.flags.days,
         )
-        data = f"{CONSENT_DATA}:{chat.notice_version}"
-        return Say(int(chat.platform_chat_id), text, button=(self.texts.notice.button, data))
+
+    def _agree_button(self, version: str | None) -> tuple[str, str]:
+        return (self.texts.notice.button, f"{CONSENT_DATA}:{version or self.texts.notice.version}")
 
     async def _consent_command(
         self, session: AsyncSession, message: Message, _: str, now: datetime
@@ -253,20 +258,12 @@ class TelegramUpdateHandler:
         self, session: AsyncSession, message: Message, _: str, now: datetime
     ) -> list[Action]:
         chat = await self._registered_chat(session, message.chat)
-        if chat is None or chat.school_id is None:
-            school_name = "your school"
-            version = self.texts.notice.version
-        else:
-            school = await SchoolRepository(session).get(chat.school_id)
-            school_name = school.name if school else "your school"
-            version = chat.notice_version or self.texts.notice.version
-        retention = self.settings.retention
-        text = self.texts.notice.text.format(
-            school=school_name,
-            metadata_days=retention.metadata.days,
-            flag_days=retention.flags.days,
+        school = (
+            await SchoolRepository(session).get(chat.school_id) if chat and chat.school_id else None
         )
-        button = (self.texts.notice.button, f"{CONSENT_DATA}:{version}") if chat else None
+        text = self._notice_text(school.name if school else "your school")
+        # Only a registered chat has a notice to agree to; elsewhere it is for reading.
+        button = self._agree_button(chat.notice_version) if chat else None
         return [Say(message.chat.id, text, message.message_id, button=button)]
 
     async def _mydata(
