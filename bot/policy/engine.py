@@ -60,6 +60,10 @@ class PolicyEngine:
             self._abuse.maskable_words(),
         )
 
+    def abuse_vocabulary(self) -> list[str]:
+        """The insults and swear words the lexicons know, swear words first."""
+        return self._abuse.maskable_words()
+
     def classify(self, message: ChatMessage) -> Verdict:
         if len(message.text) > MAX_TEXT_CHARS:
             raise MessageTooLongError(len(message.text))
