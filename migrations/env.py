@@ -11,16 +11,24 @@ from sqlalchemy.engine import Connection
 
 from bot.settings import Settings
 from bot.store.db import create_engine
-from bot.store.models import Base
+from bot.store.models import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def render_item(kind: str, item: object, _: object) -> str | bool:
+    """Migrations stand alone: our UTC column type is written as the plain type it wraps."""
+    if kind == "type" and isinstance(item, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        render_item=render_item,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters by copying tables
         compare_type=True,
     )

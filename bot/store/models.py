@@ -77,6 +77,13 @@ class InboxStatus(StrEnum):
     FAILED = "failed"
 
 
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 class FlagStatus(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
@@ -112,6 +119,7 @@ class StaffMember(Base):
     dsl: Mapped[bool] = mapped_column(Boolean, default=False)
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     """Set when the member links their own Telegram account to receive alerts."""
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
 
     school: Mapped[School] = relationship(back_populates="staff", lazy="raise")
 
@@ -282,3 +290,64 @@ class AuditEvent(Base):
     subject: Mapped[str] = mapped_column(String(100), default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class StaffLinkCode(Base):
+    """A one-time code a member of staff sends the bot privately to link their account."""
+
+    __tablename__ = "staff_link_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OutboxMessage(Base):
+    """Something the system will say, written in the same transaction as what caused it.
+
+    A dispatcher delivers it: it claims the row for a short lease, sends, then marks it sent. A
+    crash between sending and marking leaves the lease to run out and the row to be sent again,
+    so nothing is lost and a duplicate is rare; ``idempotency_key`` stops the same message being
+    queued twice.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    """How it goes: "telegram" (a chat id) or "email" (an address)."""
+    recipient: Mapped[str] = mapped_column(String(254))
+    purpose: Mapped[str] = mapped_column(String(32), index=True)
+    """"alert", "reminder", "digest", "notice", ...: what it is for, for throttling and reports."""
+    text: Mapped[str] = mapped_column(Text)
+    buttons: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    """Inline buttons as [label, callback data] pairs."""
+    reply_to: Mapped[str | None] = mapped_column(String(64), default=None)
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="SET NULL"), index=True, default=None
+    )
+    flag_id: Mapped[int | None] = mapped_column(
+        ForeignKey("flags.id", ondelete="SET NULL"), index=True, default=None
+    )
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chat_members.id", ondelete="SET NULL"), index=True, default=None
+    )
+    staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL"), index=True, default=None
+    )
+    rule: Mapped[str | None] = mapped_column(String(40), default=None)
+    status: Mapped[OutboxStatus] = mapped_column(
+        String(16), default=OutboxStatus.PENDING, index=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    delivered_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The platform's id for the sent message (to edit or delete it later)."""
+    error: Mapped[str | None] = mapped_column(Text, default=None)
