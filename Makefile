@@ -103,9 +103,11 @@ format: $(STAMP) ## ruff format + ruff check --fix
 	@echo "==> ruff check --fix"
 	@$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## run the classifier benchmark
+bench: $(STAMP) ## run the benchmarks (classifier, alert delivery)
 	@echo "==> bench/classify.py"
 	@$(BIN)/python bench/classify.py
+	@echo "==> bench/alerts.py"
+	@$(BIN)/python bench/alerts.py
 
 lock: ## regenerate requirements/*.lock (LOCK_ARGS=--upgrade to upgrade)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: '$(PYTHON)' not found" >&2; exit 1; }

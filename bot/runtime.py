@@ -52,6 +52,7 @@ class Runtime:
                 observe_only=settings.observe_only,
                 retention=retention(settings),
                 leave_unregistered_after=timedelta(minutes=settings.unregistered_leave_minutes),
+                remind_every=timedelta(hours=settings.remind_every_hours),
             )
         return runtime
 

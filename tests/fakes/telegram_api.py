@@ -78,6 +78,8 @@ class Call:
 
     method: str
     params: JSON
+    at: float = field(default_factory=time.monotonic, compare=False)
+    """When it arrived, by ``time.monotonic()`` (for benchmarks)."""
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, ChatMember, Update
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, ExtBot
 
 from bot.channels.telegram.actions import Action, Leave, Say, perform
+from bot.channels.telegram.delivery import CHANNEL, TelegramSender, telegram_bot
 from bot.channels.telegram.updates import PLATFORM, HandlerSettings, TelegramUpdateHandler
+from bot.services.dispatcher import Dispatcher
 from bot.services.moderation import Retention
 from bot.services.retention import purge_expired
 from bot.services.schools import EngineCache
@@ -47,6 +48,9 @@ POLL_TIMEOUT = 25
 # Waiting for a database that is down: from one second up to a minute between tries.
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0
 SWEEP_EVERY = 30.0
+# How long stopping waits for the dispatcher to finish the batch in hand before cancelling it
+# (rows it had claimed are then sent again once their lease runs out).
+DISPATCHER_STOP_WAIT = 5.0
 
 DATABASE_DOWN = (OperationalError, DBAPIError, OSError, ConnectionError)
 
@@ -84,13 +88,10 @@ class TelegramRuntime:
         observe_only: bool,
         retention: Retention,
         leave_unregistered_after: timedelta,
+        remind_every: timedelta = timedelta(hours=24),
     ) -> None:
-        self.bot: Bot = ExtBot(
-            token,
-            base_url=api_base_url,
-            base_file_url=api_base_url.replace("/bot", "/file/bot"),
-            rate_limiter=AIORateLimiter(max_retries=3),
-        )
+        self.bot: Bot = telegram_bot(token, api_base_url)
+        self.remind_every = remind_every
         self.sessions = sessions
         self.engines = engines
         self.texts = texts
@@ -100,8 +101,12 @@ class TelegramRuntime:
         self.retention = retention
         self.leave_unregistered_after = leave_unregistered_after
         self.handler: TelegramUpdateHandler | None = None
+        self.dispatcher = Dispatcher(sessions, {CHANNEL: TelegramSender(self.bot)})
+        """Delivers the outbox with this bot; ``wake()`` it after queueing a message."""
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stop_dispatcher = asyncio.Event()
+        self._dispatching: asyncio.Task[None] | None = None
 
     @property
     def mode(self) -> str:
@@ -119,6 +124,8 @@ class TelegramRuntime:
                 bot_can_read_all=bool(me.can_read_all_group_messages),
                 retention=self.retention,
                 leave_unregistered_after=self.leave_unregistered_after,
+                observe_only=self.observe_only,
+                remind_every=self.remind_every,
             ),
             self._is_group_admin,
             self._count_members,
@@ -135,10 +142,15 @@ class TelegramRuntime:
             self._tasks.append(asyncio.create_task(self._poll(), name="telegram-poll"))
         self._tasks.append(asyncio.create_task(self._process_forever(), name="telegram-inbox"))
         self._tasks.append(asyncio.create_task(self._sweep_forever(), name="telegram-sweep"))
+        self._stop_dispatcher.clear()
+        self._dispatching = asyncio.create_task(
+            self.dispatcher.run_forever(self._stop_dispatcher), name="telegram-outbox"
+        )
         log.info("Telegram bot @%s is on (%s)", me.username, self.mode)
 
     async def stop(self) -> None:
-        """Stop receiving and processing. Safe to call more than once."""
+        """Stop receiving, processing and delivering. Safe to call more than once."""
+        await self._stop_dispatching()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -146,6 +158,16 @@ class TelegramRuntime:
                 await task
         self._tasks.clear()
         await self.bot.shutdown()
+
+    async def _stop_dispatching(self) -> None:
+        task, self._dispatching = self._dispatching, None
+        if task is None:
+            return
+        self._stop_dispatcher.set()
+        try:
+            await asyncio.wait_for(task, timeout=DISPATCHER_STOP_WAIT)
+        except TimeoutError:
+            log.warning("the outbox dispatcher did not stop in time; its claims will lapse")
 
     # -- receiving --------------------------------------------------------------------------
 
@@ -242,6 +264,8 @@ class TelegramRuntime:
                 update = Update.de_json(item.payload or {}, self.bot)
                 actions = await self.handler.handle(session, update, utcnow())
                 inbox.finish(item, InboxStatus.PROCESSED)
+            # What the update queued in the outbox is committed now: send it at once.
+            self.dispatcher.wake()
         except Exception as error:  # a bad update or a bug must not stop the others
             if _database_unreachable(error):
                 raise
