@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     """How long the record that a consented message was sent is kept (never its words)."""
     keep_flags_days: int = Field(default=365, ge=1)
     """How long a flagged message's words and its flag are kept."""
+    remind_every_hours: float = Field(default=24, gt=0)
+    """At most one reminder per member per rule in this time."""
     max_update_bytes: int = Field(default=1_048_576, ge=1024)
     """Webhook bodies larger than this are refused (Telegram's own updates are far smaller)."""
     host: str = "127.0.0.1"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.policy.rules import RuleId
 from bot.policy_files import read_yaml, validate
 
 
@@ -15,6 +16,22 @@ class Notice(BaseModel):
     version: str = Field(min_length=1, max_length=32)
     text: str = Field(min_length=1)
     button: str = Field(min_length=1, max_length=64)
+
+
+class AlertButtons(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    acknowledge: str
+    false_positive: str
+    remind: str
+    remove: str
+
+
+class RemovalOutcomes(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deleted: str
+    asked: str
 
 
 class TelegramTexts(BaseModel):
@@ -38,6 +55,27 @@ class TelegramTexts(BaseModel):
     not_consented: str
     mydata_sent: str
     mydata_start: str
+    link_usage: str
+    link_done: str
+    link_bad: str
+    link_private_only: str
+    alert: str
+    alert_reason: str
+    alert_buttons: AlertButtons
+    alert_done: AlertButtons
+    alert_not_yours: str
+    removal_outcomes: RemovalOutcomes
+    reminders: dict[str, str]
+    reminder_general: str
+    removal_request: str
+
+    @field_validator("reminders")
+    @classmethod
+    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - {rule.value for rule in RuleId}
+        if unknown:
+            raise ValueError(f"there is no rule {', '.join(sorted(unknown))}")
+        return value
 
 
 def load_telegram_texts(config_dir: Path) -> TelegramTexts:

@@ -149,6 +149,39 @@ def chats_list() -> None:
 
 
 @click.group()
+def staff() -> None:
+    """Staff accounts: linking Telegram to receive alerts."""
+
+
+@staff.command("link-code")
+@click.option(
+    "--name", required=True, help='The staff member, as in the school file, e.g. "Mrs Anita Patel".'
+)
+@click.option("--school", "slug", help="The school (needed when there are several).")
+@click.option("--hours", type=float, default=72, show_default=True, help="How long the code works.")
+@reports_errors
+def staff_link_code(name: str, slug: str | None, hours: float) -> None:
+    """A one-time code the staff member sends the bot privately (/link CODE) to get alerts."""
+    from bot.services.staff_links import create_link_code
+    from bot.store.models import utcnow
+    from bot.store.repositories.schools import SchoolRepository
+
+    async def work(session: AsyncSession) -> str:
+        school = await _one_school(session, slug)
+        members = await SchoolRepository(session).staff(school.id)
+        member = next((m for m in members if m.name.lower() == name.strip().lower()), None)
+        if member is None:
+            known = ", ".join(m.name for m in members)
+            raise BadInputError(f"there is no staff member '{name}' at {school.name} ({known})")
+        return await create_link_code(session, member, timedelta(hours=hours), utcnow())
+
+    code = _run(work)
+    click.echo(f"Link code for {name}, valid for {hours:g} hours.")
+    click.echo("In Telegram, open a private chat with the bot and send: /link <code>")
+    click.echo(code)
+
+
+@click.group()
 def flags() -> None:
     """Flagged messages."""
 
@@ -192,7 +225,7 @@ def flags_list(as_json: bool) -> None:
 
 
 def register(main: click.Group) -> None:
-    for group in (db, chats, flags):
+    for group in (db, chats, staff, flags):
         main.add_command(group)
     existing = main.commands.get("school")
     if isinstance(existing, click.Group):

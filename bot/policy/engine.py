@@ -91,7 +91,8 @@ class PolicyEngine:
             *self._images.detect(ctx),
             *self._harassment.detect(ctx),
         ]
-        return Verdict(message.id, self._explain(findings))
+        contacted = tuple(dict.fromkeys(c.member.name for c in contacts if c.member is not None))
+        return Verdict(message.id, self._explain(findings), contacted)
 
     def frequent_contact(
         self, contact_times: Iterable[datetime], now: datetime

@@ -103,6 +103,9 @@ class StaffDirectory:
         found = [m for m in self.members if _plain(m.name).split()[:1] == [title]]
         return found[0] if len(found) == 1 else None
 
+    def by_name(self, name: str) -> StaffMember | None:
+        return self._by_name.get(_plain(name))
+
     def by_handle(self, handle: str) -> StaffMember | None:
         return self._by_handle.get(handle.lower().lstrip("@"))
 

@@ -27,6 +27,13 @@ class Explanation:
 class Verdict:
     message_id: str
     explanations: tuple[Explanation, ...] = ()
+    contacted_staff: tuple[str, ...] = ()
+    """Names of the staff the message addresses, for a reminder to name them."""
+
+    def with_explanation(self, extra: Explanation) -> Verdict:
+        return Verdict(
+            self.message_id, self.ordered([*self.explanations, extra]), self.contacted_staff
+        )
 
     @property
     def flagged(self) -> bool:

@@ -20,6 +20,21 @@ class Retention:
     flags: timedelta
 
 
+async def _with_frequent_contact(
+    messages: MessageRepository,
+    engine: PolicyEngine,
+    member: ChatMember,
+    message: ChatMessage,
+    verdict: Verdict,
+) -> Verdict:
+    """``frequent-contact`` needs the sender's history, which only the live pipeline has."""
+    window = engine.policy.frequent_contact.limit.window
+    await messages.session.flush()  # this message is part of the history it is judged on
+    times = await messages.staff_contact_times(member.id, message.sent_at - window)
+    explanation = engine.frequent_contact(times, message.sent_at)
+    return verdict.with_explanation(explanation) if explanation else verdict
+
+
 @dataclass(frozen=True)
 class Checked:
     verdict: Verdict
@@ -57,6 +72,8 @@ async def check_message(
     if message.edited:
         stored.edited_at = now
     stored.contacted_staff = RuleId.STAFF_CONTACT in verdict.rules
+    if stored.contacted_staff and not message.edited:
+        verdict = await _with_frequent_contact(messages, engine, member, message, verdict)
     if not verdict.flagged:
         return Checked(verdict, None)
 

@@ -8,12 +8,22 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.models import Flag, InboxItem, InboxStatus, StoredMessage
+from bot.store.models import (
+    Flag,
+    InboxItem,
+    InboxStatus,
+    OutboxMessage,
+    OutboxStatus,
+    StoredMessage,
+)
 from bot.store.repositories.audit import AuditRepository
 
 # A processed update's row holds no content, only its id (to spot replays): Telegram stops
 # re-sending an update within a day, so a week is ample.
 INBOX_KEEP = timedelta(days=7)
+# A delivered alert quotes the flagged words; once delivered (or given up on) it is kept only
+# long enough to see that it went, and the flag itself keeps the record.
+OUTBOX_KEEP = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,7 @@ class Purged:
     messages: int
     flags: int
     updates: int
+    """Processed updates and delivered outbox messages."""
 
     @property
     def anything(self) -> bool:
@@ -36,7 +47,13 @@ async def purge_expired(session: AsyncSession, now: datetime) -> Purged:
             InboxItem.status != InboxStatus.PENDING, InboxItem.received_at < now - INBOX_KEEP
         )
     )
-    purged = Purged(_count(messages), _count(flags), _count(updates))
+    outbox = await session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.status.in_([OutboxStatus.SENT, OutboxStatus.FAILED]),
+            OutboxMessage.created_at < now - OUTBOX_KEEP,
+        )
+    )
+    purged = Purged(_count(messages), _count(flags), _count(updates) + _count(outbox))
     if purged.anything:
         await AuditRepository(session).record(
             "system", "retention.purged", "", None,

@@ -97,3 +97,18 @@ async def test_staff_are_not_flagged(
         )
         checked = await check_message(session, engine, chat, teacher, staff_message, RETENTION, NOW)
         assert checked.flag is None
+
+
+async def test_frequent_contact_counts_the_senders_history(
+    sessions: async_sessionmaker[AsyncSession], engine: PolicyEngine
+) -> None:
+    async with transaction(sessions) as session:
+        chat = await a_chat(session)
+        member = await a_member(session, chat)
+        rules = []
+        for number in range(5):  # the school allows 3 a week by default
+            asked = message(f"@mr_okafor quick question number {number}", id=str(number))
+            checked = await check_message(session, engine, chat, member, asked, RETENTION, NOW)
+            rules.append([str(r) for r in checked.verdict.rules])
+        assert rules[:3] == [["staff-contact"]] * 3
+        assert rules[3:] == [["staff-contact", "frequent-contact"]] * 2

@@ -17,15 +17,20 @@ from telegram import Chat as TelegramChat
 from telegram import ChatMember as TelegramChatMember
 from telegram import ChatMemberUpdated, Message, Update, User
 
-from bot.channels.telegram.actions import Action, Answer, Say
+from bot.channels.telegram.actions import Action, Answer, Delete, Say
 from bot.channels.telegram.translate import chat_message
 from bot.services import consent
+from bot.services.alerts import ALERT_DATA, AlertAction, AlertContext, alert_now
 from bot.services.moderation import Retention, check_message
+from bot.services.outbox import enqueue
 from bot.services.registration import Outcome, register_chat
+from bot.services.reminders import remind
 from bot.services.schools import EngineCache
-from bot.store.models import Chat, ChatMember, ChatStatus
+from bot.services.staff_links import link_account, linked_staff
+from bot.store.models import Chat, ChatMember, ChatStatus, FlagStatus, StoredMessage
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ChatRepository
+from bot.store.repositories.flags import FlagRepository
 from bot.store.repositories.members import MemberRepository
 from bot.store.repositories.schools import SchoolRepository
 from bot.texts import TelegramTexts
@@ -35,6 +40,8 @@ log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 GROUP_TYPES = (TelegramChat.GROUP, TelegramChat.SUPERGROUP)
 CONSENT_DATA = "consent"
+# Telegram lets a bot delete a message for 48 hours after it was sent.
+DELETE_WITHIN = timedelta(hours=48)
 IsGroupAdmin = Callable[[int, int], Awaitable[bool]]
 CountMembers = Callable[[int], Awaitable[int | None]]
 
@@ -47,6 +54,10 @@ class HandlerSettings:
     bot_username: str
     bot_can_read_all: bool
     """Whether the bot sees every group message as a plain member (privacy mode off)."""
+    observe_only: bool = False
+    remind_every: timedelta = timedelta(hours=24)
+    """At most one reminder per member per rule in this time."""
+    link_code_valid: timedelta = timedelta(hours=72)
 
 
 class TelegramUpdateHandler:
@@ -163,6 +174,7 @@ class TelegramUpdateHandler:
             "mydata": self._mydata,
             "start": self._start,
             "help": self._privacy,
+            "link": self._link,
         }
         handler = handlers.get(name.lower())
         if handler is None:
@@ -310,6 +322,8 @@ class TelegramUpdateHandler:
         assert query is not None  # checked by the caller
         kind, _, version = (query.data or "").partition(":")
         message = query.message
+        if kind == ALERT_DATA:
+            return await self._alert_button(session, query.id, query.from_user, version, now)
         if kind != CONSENT_DATA or not isinstance(message, Message):
             return [Answer(query.id, "")]
         chat = await self._registered_chat(session, message.chat)
@@ -321,6 +335,110 @@ class TelegramUpdateHandler:
             return [Answer(query.id, ""), self.notice(chat, school.name if school else "")]
         member = await self._member(session, chat, query.from_user)
         return [Answer(query.id, await self._agree(session, chat, member, "button", now))]
+
+    async def _alert_button(
+        self, session: AsyncSession, callback_id: str, user: User, data: str, now: datetime
+    ) -> list[Action]:
+        """An SLT member pressed a button under an alert: acknowledge, not a breach, remind the
+        sender, or have the message removed."""
+        flag_id, _, action = data.partition(":")
+        flag = (
+            await FlagRepository(session).with_reasons(int(flag_id)) if flag_id.isdigit() else None
+        )
+        chat = await ChatRepository(session).get(flag.chat_id) if flag else None
+        staff = next(
+            (s for s in await linked_staff(session, user.id)
+             if chat is not None and s.school_id == chat.school_id and (s.slt or s.dsl)),
+            None,
+        )  # fmt: skip
+        if flag is None or chat is None or staff is None or action not in set(AlertAction):
+            return [Answer(callback_id, self.texts.alert_not_yours)]
+        sender = await MemberRepository(session).get(flag.member_id)
+        done = self.texts.alert_done
+        audit = AuditRepository(session)
+        actor = f"staff:{staff.id}"
+        if action == AlertAction.ACKNOWLEDGE:
+            flag.status = FlagStatus.ACKNOWLEDGED
+            await audit.record(actor, "flag.acknowledged", f"flag:{flag.id}", chat.school_id)
+            return [Answer(callback_id, done.acknowledge.format(name=staff.name))]
+        if action == AlertAction.FALSE_POSITIVE:
+            flag.status = FlagStatus.FALSE_POSITIVE
+            await audit.record(
+                actor, "flag.false_positive", f"flag:{flag.id}", chat.school_id,
+                rules=[r.rule for r in flag.reasons],
+            )  # fmt: skip
+            return [Answer(callback_id, done.false_positive.format(name=staff.name))]
+        if sender is None:
+            return [Answer(callback_id, self.texts.alert_not_yours)]
+        stored = await session.get(StoredMessage, flag.message_id)
+        clause = flag.reasons[0].clause if flag.reasons else ""
+        if action == AlertAction.REMIND:
+            text = self.texts.reminder_general.format(name=_first_name(sender), clause=clause)
+            await self._to_sender(
+                session, chat, sender, stored, text, f"remind:{flag.id}", "reminder"
+            )
+            await audit.record(actor, "flag.reminder_sent", f"flag:{flag.id}", chat.school_id)
+            return [Answer(callback_id, done.remind.format(sender=sender.display_name))]
+        # Removal: the bot deletes it where Telegram lets it, otherwise asks the sender.
+        actions: list[Action] = []
+        young = stored is not None and now - stored.sent_at < DELETE_WITHIN
+        if chat.bot_is_admin and young and stored is not None:
+            actions.append(Delete(int(chat.platform_chat_id), int(stored.platform_message_id)))
+            outcome = self.texts.removal_outcomes.deleted
+        else:
+            text = self.texts.removal_request.format(
+                name=_first_name(sender), chat=chat.title, clause=clause
+            )
+            await self._to_sender(
+                session, chat, sender, stored, text, f"removal:{flag.id}", "removal"
+            )
+            outcome = self.texts.removal_outcomes.asked
+        await audit.record(
+            actor, "flag.removal_requested", f"flag:{flag.id}", chat.school_id,
+            outcome="deleted" if actions else "asked sender",
+        )  # fmt: skip
+        return [*actions, Answer(callback_id, done.remove.format(name=staff.name, outcome=outcome))]
+
+    @staticmethod
+    async def _to_sender(
+        session: AsyncSession,
+        chat: Chat,
+        sender: ChatMember,
+        stored: StoredMessage | None,
+        text: str,
+        key: str,
+        purpose: str,
+    ) -> None:
+        """Privately when the sender has a private chat with the bot, else as a reply."""
+        private = sender.private_chat_id
+        await enqueue(
+            session,
+            key=key,
+            channel="telegram",
+            recipient=private or chat.platform_chat_id,
+            reply_to=None if private or stored is None else stored.platform_message_id,
+            text=text,
+            purpose=purpose,
+            school_id=chat.school_id,
+            member_id=sender.id,
+        )
+
+    async def _link(
+        self, session: AsyncSession, message: Message, code: str, now: datetime
+    ) -> list[Action]:
+        user = message.from_user
+        if user is None:
+            return []
+        if message.chat.type != TelegramChat.PRIVATE:
+            return [Say(message.chat.id, self.texts.link_private_only, message.message_id)]
+        if not code:
+            return [Say(message.chat.id, self.texts.link_usage)]
+        staff = await link_account(session, code, user.id, now)
+        if staff is None:
+            return [Say(message.chat.id, self.texts.link_bad)]
+        school = await SchoolRepository(session).get(staff.school_id)
+        text = self.texts.link_done.format(name=staff.name, school=school.name if school else "")
+        return [Say(message.chat.id, text)]
 
     # -- ordinary group messages ------------------------------------------------------------
 
@@ -347,10 +465,24 @@ class TelegramUpdateHandler:
         if school is None:
             return []
         engine = self.engines.for_school(school)
-        await check_message(
-            session, engine, chat, member, chat_message(message, edited=edited),
-            self.settings.retention, now,
-        )  # fmt: skip
+        neutral = chat_message(message, edited=edited)
+        checked = await check_message(
+            session, engine, chat, member, neutral, self.settings.retention, now
+        )
+        if checked.flag is not None and not edited:
+            reasons = list(checked.flag.reasons)
+            alert = AlertContext(checked.flag, reasons, chat, member, neutral.text)
+            await alert_now(session, self.texts, alert)
+        if not self.settings.observe_only and not edited:
+            contacted = [
+                engine.school.directory.by_name(n) for n in checked.verdict.contacted_staff
+            ]
+            calendar = engine.school.calendar_for(next((c for c in contacted if c), None))
+            await remind(
+                session, self.texts, chat, member, neutral.id, checked.verdict,
+                calendar=calendar, platforms=list(engine.school.config.permitted_platforms),
+                sent_at=neutral.sent_at, every=self.settings.remind_every, now=now,
+            )  # fmt: skip
         return []
 
     # -- helpers ----------------------------------------------------------------------------
@@ -367,6 +499,10 @@ class TelegramUpdateHandler:
         return await MemberRepository(session).find_or_add(
             chat.id, str(user.id), user.full_name, user.username
         )
+
+
+def _first_name(member: ChatMember) -> str:
+    return member.display_name.split()[0] if member.display_name else "there"
 
 
 def _actor(user: User | None) -> str:

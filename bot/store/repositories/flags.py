@@ -13,6 +13,10 @@ class FlagRepository(Repository):
         await self.session.flush()
         return flag
 
+    async def with_reasons(self, flag_id: int) -> Flag | None:
+        query = select(Flag).where(Flag.id == flag_id).options(selectinload(Flag.reasons))
+        return await self.session.scalar(query)
+
     async def for_message(self, message_id: int) -> Flag | None:
         query = (
             select(Flag)

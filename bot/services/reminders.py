@@ -1,0 +1,97 @@
+"""Short, kind reminders to senders, at most one per member per rule per period."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.policy import RuleId, Verdict
+from bot.policy.calendar import WorkingCalendar
+from bot.services.outbox import enqueue
+from bot.store.models import Chat, ChatMember, OutboxMessage
+from bot.texts import TelegramTexts
+
+# In the order a reminder about several is best chosen: the most specific first.
+REMINDED_RULES = (
+    RuleId.OUT_OF_HOURS,
+    RuleId.IMAGES_CONSENT,
+    RuleId.FREQUENT_CONTACT,
+    RuleId.STAFF_CONTACT,
+)
+
+
+async def recently_reminded(
+    session: AsyncSession, member_id: int, rule: str, since: datetime
+) -> bool:
+    query = (
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.purpose == "reminder",
+            OutboxMessage.member_id == member_id,
+            OutboxMessage.rule == rule,
+            OutboxMessage.created_at >= since,
+        )
+    )
+    return bool(await session.scalar(query))
+
+
+def when_back(calendar: WorkingCalendar, after: datetime) -> str:
+    """ "on Monday at 8:00", "tomorrow at 8:00", "at 13:00"."""
+    back = calendar.next_working_time(after)
+    if back is None:
+        return "when school reopens"
+    local = calendar.local(after)
+    clock = f"{back.hour}:{back.minute:02d}"
+    if back.date() == local.date():
+        return f"at {clock}"
+    if (back.date() - local.date()).days == 1:
+        return f"tomorrow at {clock}"
+    if (back.date() - local.date()).days < 7:
+        return f"on {back:%A} at {clock}"
+    return f"on {back:%A} {back.day} {back:%B} at {clock}"
+
+
+async def remind(
+    session: AsyncSession,
+    texts: TelegramTexts,
+    chat: Chat,
+    member: ChatMember,
+    message_id: str,
+    verdict: Verdict,
+    *,
+    calendar: WorkingCalendar,
+    platforms: list[str],
+    sent_at: datetime,
+    every: timedelta,
+    now: datetime,
+) -> OutboxMessage | None:
+    """Queue one reminder for the most specific rule this message breaks, unless the member
+    had a reminder about it within ``every``."""
+    broken = set(verdict.rules)
+    rule = next((r for r in REMINDED_RULES if r in broken and str(r) in texts.reminders), None)
+    if rule is None or await recently_reminded(session, member.id, str(rule), now - every):
+        return None
+    who = " and ".join(verdict.contacted_staff) or "Staff"
+    text = texts.reminders[str(rule)].format(
+        name=member.display_name.split()[0] if member.display_name else "there",
+        platforms=" or ".join(platforms),
+        who=who,
+        when=when_back(calendar, sent_at),
+    )
+    private = member.private_chat_id
+    return await enqueue(
+        session,
+        key=f"reminder:{chat.id}:{message_id}:{rule}",
+        channel="telegram",
+        recipient=private or chat.platform_chat_id,
+        reply_to=None if private else message_id,
+        text=text,
+        purpose="reminder",
+        school_id=chat.school_id,
+        member_id=member.id,
+        rule=str(rule),
+        now=now,
+    )

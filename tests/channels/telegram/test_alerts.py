@@ -1,0 +1,158 @@
+"""SLT alerts, their buttons, and reminders to senders, end to end through the fake Bot API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.services.staff_links import create_link_code
+from bot.store.db import transaction
+from bot.store.models import Flag, FlagStatus, OutboxMessage, StaffMember, utcnow
+from tests.channels.telegram.support import (
+    ABUSIVE,
+    IN_HOURS,
+    SAM,
+    YEAR3,
+    a_school_with_code,
+    agree,
+    audit_actions,
+    deliver,
+    register,
+    rows,
+    sent_in,
+    wait_for,
+)
+from tests.fakes import telegram_updates as tu
+from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("bot")]
+Sessions = async_sessionmaker[AsyncSession]
+
+ANITA = tu.user(7001, "Anita", "Patel", username="anita_patel")  # head: SLT and DSL
+ANITA_PRIVATE = tu.private_chat(ANITA)
+# Sunday 29 November 2026, 10:00 in London: outside working hours.
+SUNDAY = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+
+
+async def link_head(api: FakeTelegramAPI, sessions: Sessions) -> None:
+    await a_school_with_code(sessions)  # seeds the school and its staff
+    async with transaction(sessions) as session:
+        head = await session.scalar(
+            select(StaffMember).where(StaffMember.name == "Mrs Anita Patel")
+        )
+        assert head is not None
+        code = await create_link_code(session, head, timedelta(hours=1), utcnow())
+    await deliver(api, sessions, tu.command(None, ANITA_PRIVATE, ANITA, f"/link {code}"))
+    [linked] = await sent_in(api, ANITA_PRIVATE, 1)
+    assert (linked.text or "").startswith("Linked, Mrs Anita Patel")
+
+
+async def an_alert(api: FakeTelegramAPI) -> SentMessage:
+    _linked, alert = await sent_in(api, ANITA_PRIVATE, 2)
+    return alert
+
+
+def button(alert: SentMessage, label: str) -> str:
+    markup = alert.reply_markup or {}
+    for row in markup["inline_keyboard"]:
+        for each in row:
+            if each["text"] == label:
+                return str(each["callback_data"])
+    raise AssertionError(f"no {label!r} button on the alert")
+
+
+async def press(api: FakeTelegramAPI, sessions: Sessions, alert: SentMessage, label: str) -> None:
+    data = button(alert, label)
+    await deliver(api, sessions, tu.callback_query(None, ANITA, alert.message, data))
+
+
+async def flag_status(sessions: Sessions) -> FlagStatus:
+    [flag] = await rows(sessions, Flag)
+    return flag.status
+
+
+async def test_an_abusive_message_alerts_the_linked_head_who_acknowledges_it(
+    api: FakeTelegramAPI, sessions: Sessions
+) -> None:
+    await link_head(api, sessions)
+    notice = await register(api, sessions)
+    await agree(api, sessions, notice, SAM)
+    await deliver(api, sessions, tu.message(None, YEAR3, SAM, ABUSIVE, date=IN_HOURS))
+
+    alert = await an_alert(api)
+    text = alert.text or ""
+    assert "High concern in Year 3 Parents" in text
+    assert "From: Sam Reed" in text
+    assert ABUSIVE in text
+    assert "abusive-to-parent: Sending abusive messages to fellow parents/carers" in text
+    await press(api, sessions, alert, "Acknowledge")
+    assert await flag_status(sessions) == FlagStatus.ACKNOWLEDGED
+    answers = await api.wait_for_call("answerCallbackQuery", count=2)  # the consent, then this
+    assert answers[-1].params["text"] == "Acknowledged by Mrs Anita Patel."
+    assert "flag.acknowledged" in await audit_actions(sessions)
+
+
+async def test_not_a_breach_is_recorded_as_a_false_positive(
+    api: FakeTelegramAPI, sessions: Sessions
+) -> None:
+    await link_head(api, sessions)
+    notice = await register(api, sessions)
+    await agree(api, sessions, notice, SAM)
+    await deliver(api, sessions, tu.message(None, YEAR3, SAM, ABUSIVE, date=IN_HOURS))
+    await press(api, sessions, await an_alert(api), "Not a breach")
+    assert await flag_status(sessions) == FlagStatus.FALSE_POSITIVE
+    assert "flag.false_positive" in await audit_actions(sessions)
+
+
+async def test_request_removal_deletes_a_recent_message_when_the_bot_is_admin(
+    api: FakeTelegramAPI, sessions: Sessions
+) -> None:
+    await link_head(api, sessions)
+    notice = await register(api, sessions)  # the bot is made an admin here
+    api.set_bot_status(YEAR3, "administrator", can_delete_messages=True)
+    await agree(api, sessions, notice, SAM)
+    rude = tu.message(None, YEAR3, SAM, ABUSIVE, date=utcnow())
+    await deliver(api, sessions, rude)
+    await press(api, sessions, await an_alert(api), "Request removal")
+    [deleted] = await api.wait_for_call("deleteMessage")
+    assert deleted.params["message_id"] == rude["message"]["message_id"]
+
+
+async def test_someone_else_cannot_act_on_an_alert(
+    api: FakeTelegramAPI, sessions: Sessions
+) -> None:
+    await link_head(api, sessions)
+    notice = await register(api, sessions)
+    await agree(api, sessions, notice, SAM)
+    await deliver(api, sessions, tu.message(None, YEAR3, SAM, ABUSIVE, date=IN_HOURS))
+    alert = await an_alert(api)
+    forged = tu.callback_query(None, SAM, alert.message, button(alert, "Acknowledge"))
+    await deliver(api, sessions, forged)
+    assert await flag_status(sessions) == FlagStatus.OPEN
+
+
+async def test_an_out_of_hours_contact_gets_one_kind_reminder(
+    api: FakeTelegramAPI, sessions: Sessions
+) -> None:
+    notice = await register(api, sessions)
+    await agree(api, sessions, notice, SAM)
+    for n in range(2):
+        asked = tu.message(None, YEAR3, SAM, f"@mr_okafor is it PE on monday? ({n})", date=SUNDAY)
+        await deliver(api, sessions, asked)
+
+    async def reminders() -> list[OutboxMessage] | None:
+        async with sessions() as session:
+            query = select(OutboxMessage).where(OutboxMessage.purpose == "reminder")
+            found = list(await session.scalars(query))
+        return found if found and all(r.sent_at for r in found) else None
+
+    [reminder] = await wait_for(reminders, "the reminder to be sent")
+    assert reminder.rule == "out-of-hours"
+    assert reminder.recipient == str(YEAR3["id"])  # Sam has no private chat: a reply
+    text = reminder.text
+    assert text.startswith("Hi Sam, just a gentle reminder")
+    assert "Mr David Okafor will be back tomorrow at 8:00" in text
+    assert "the school office: 01632 960000" in text
