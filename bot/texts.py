@@ -25,6 +25,7 @@ class AlertButtons(BaseModel):
     false_positive: str
     remind: str
     remove: str
+    meet: str
 
 
 class RemovalOutcomes(BaseModel):
@@ -67,6 +68,7 @@ class TelegramTexts(BaseModel):
     removal_outcomes: RemovalOutcomes
     reminders: dict[str, str]
     reminder_general: str
+    meeting_request: str
     removal_request: str
 
     @field_validator("reminders")

@@ -23,6 +23,7 @@ class AlertAction(StrEnum):
     FALSE_POSITIVE = "false_positive"
     REMIND = "remind"
     REMOVE = "remove"
+    MEET = "meet"
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def alert_buttons(texts: TelegramTexts, flag_id: int) -> list[tuple[str, str]]:
         (labels.false_positive, f"{ALERT_DATA}:{flag_id}:{AlertAction.FALSE_POSITIVE}"),
         (labels.remind, f"{ALERT_DATA}:{flag_id}:{AlertAction.REMIND}"),
         (labels.remove, f"{ALERT_DATA}:{flag_id}:{AlertAction.REMOVE}"),
+        (labels.meet, f"{ALERT_DATA}:{flag_id}:{AlertAction.MEET}"),
     ]
 
 

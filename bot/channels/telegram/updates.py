@@ -372,6 +372,18 @@ class TelegramUpdateHandler:
             return [Answer(callback_id, self.texts.alert_not_yours)]
         stored = await session.get(StoredMessage, flag.message_id)
         clause = flag.reasons[0].clause if flag.reasons else ""
+        if action == AlertAction.MEET:
+            school = await SchoolRepository(session).get(chat.school_id or 0)
+            config = school.config if school else {}
+            text = self.texts.meeting_request.format(
+                name=_first_name(sender),
+                school=school.name if school else "The school",
+                chat=chat.title,
+                platforms=" or ".join(config.get("permitted_platforms", [])),
+            )
+            await self._to_sender(session, chat, sender, stored, text, f"meet:{flag.id}", "meeting")
+            await audit.record(actor, "flag.meeting_requested", f"flag:{flag.id}", chat.school_id)
+            return [Answer(callback_id, done.meet.format(sender=sender.display_name))]
         if action == AlertAction.REMIND:
             text = self.texts.reminder_general.format(name=_first_name(sender), clause=clause)
             await self._to_sender(

@@ -156,3 +156,20 @@ async def test_an_out_of_hours_contact_gets_one_kind_reminder(
     assert text.startswith("Hi Sam, just a gentle reminder")
     assert "Mr David Okafor will be back tomorrow at 8:00" in text
     assert "the school office: 01632 960000" in text
+
+
+async def test_a_meeting_request_goes_to_the_sender_privately_where_possible(
+    api: FakeTelegramAPI, sessions: Sessions
+) -> None:
+    await link_head(api, sessions)
+    notice = await register(api, sessions)
+    await agree(api, sessions, notice, SAM)
+    sam_private = tu.private_chat(SAM)
+    await deliver(api, sessions, tu.command(None, sam_private, SAM, "/start"))
+    await deliver(api, sessions, tu.message(None, YEAR3, SAM, ABUSIVE, date=IN_HOURS))
+    await press(api, sessions, await an_alert(api), "Request a meeting")
+    sent = await sent_in(api, sam_private, 2)  # the /start answer, then the request
+    text = sent[-1].text or ""
+    assert text.startswith("Hi Sam, Peartree Spring Primary School would like to meet you")
+    assert "01632 960000" in text
+    assert "flag.meeting_requested" in await audit_actions(sessions)
