@@ -70,6 +70,10 @@ class TelegramTexts(BaseModel):
     reminder_general: str
     meeting_request: str
     removal_request: str
+    closure_notice: str
+    closure_cancelled: str
+    closure_cannot_lock: str
+    closure_slt: str
 
     @field_validator("reminders")
     @classmethod

@@ -166,3 +166,32 @@ def test_the_example_policy_file_is_valid() -> None:
         input=line(text="hello") + "\n",
     )
     assert result.exit_code == 0, result.output
+
+
+def test_admin_commands_on_a_fresh_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.settings import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        loaded = runner.invoke(main, ["school", "load", SCHOOL])
+        assert loaded.exit_code == 0, loaded.output
+        assert "loaded Peartree Spring Primary School (5 staff)" in loaded.stdout
+        invite = runner.invoke(main, ["chats", "invite", "--class", "Year 3"])
+        assert invite.exit_code == 0, invite.output
+        assert len(invite.stdout.splitlines()[-1]) == 9  # the code alone on the last line
+        link = runner.invoke(main, ["staff", "link-code", "--name", "Mrs Anita Patel"])
+        assert link.exit_code == 0, link.output
+        nobody = runner.invoke(main, ["staff", "link-code", "--name", "Mr Nobody"])
+        assert nobody.exit_code == 1
+        assert "there is no staff member 'Mr Nobody'" in nobody.stderr
+        close = runner.invoke(main, ["chats", "close", "99", "--reason", "x", "--by", "Mrs Patel"])
+        assert close.exit_code == 1
+        assert "there is no chat 99" in close.stderr
+        listed = runner.invoke(main, ["flags", "list", "--json"])
+        assert (listed.exit_code, listed.stdout) == (0, "")
+    finally:
+        get_settings.cache_clear()

@@ -18,7 +18,7 @@ from bot.settings import get_settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from bot.store.models import School
+    from bot.store.models import Chat, School
 
 # Database and service modules are imported inside the commands: `schoolgate classify` should
 # not pay for loading SQLAlchemy and Alembic at start-up.
@@ -146,6 +146,66 @@ def chats_list() -> None:
 
     for line in _run(work):
         click.echo(line)
+
+
+async def _chat(session: AsyncSession, chat_id: int) -> Chat:
+    from bot.store.repositories.chats import ChatRepository
+
+    chat = await ChatRepository(session).get(chat_id)
+    if chat is None:
+        raise BadInputError(f"there is no chat {chat_id} (see: schoolgate chats list)")
+    return chat
+
+
+@chats.command("close")
+@click.argument("chat_id", type=int)
+@click.option("--reason", required=True, help="Why; the chat's members are told it.")
+@click.option("--by", "by", required=True, help="The member of SLT asking, e.g. Mrs Anita Patel.")
+@click.option("--grace-hours", type=float, default=24, show_default=True)
+@reports_errors
+def chats_close(chat_id: int, reason: str, by: str, grace_hours: float) -> None:
+    """Ask for a chat to be closed: a notice, read-only after the grace period, the bot leaves."""
+    from bot.services.closure import request_closure
+    from bot.store.models import utcnow
+
+    async def work(session: AsyncSession) -> str:
+        chat = await _chat(session, chat_id)
+        closure = await request_closure(
+            session, chat, reason, by, timedelta(hours=grace_hours), utcnow()
+        )
+        until = f"{closure.grace_until:%Y-%m-%d %H:%M} UTC"
+        return f"closing {chat.title}: the notice goes now, read-only from {until}"
+
+    click.echo(_run(work))
+
+
+@chats.command("cancel-close")
+@click.argument("chat_id", type=int)
+@click.option("--by", "by", required=True, help="The member of SLT cancelling it.")
+@reports_errors
+def chats_cancel_close(chat_id: int, by: str) -> None:
+    """Stop a closure under way."""
+    from bot.services.closure import cancel_closure
+    from bot.services.outbox import enqueue
+    from bot.store.models import utcnow
+    from bot.store.repositories.schools import SchoolRepository
+    from bot.texts import load_telegram_texts
+
+    texts = load_telegram_texts(get_settings().config_dir)
+
+    async def work(session: AsyncSession) -> str:
+        chat = await _chat(session, chat_id)
+        closure = await cancel_closure(session, chat, by, utcnow())
+        if closure.notice_at is not None:  # members were told; tell them it is off
+            school = await SchoolRepository(session).get(chat.school_id or 0)
+            await enqueue(
+                session, key=f"closure:{closure.id}:cancelled", channel="telegram",
+                recipient=chat.platform_chat_id, purpose="closure", school_id=chat.school_id,
+                text=texts.closure_cancelled.format(school=school.name if school else "The school"),
+            )  # fmt: skip
+        return f"the closure of {chat.title} is cancelled"
+
+    click.echo(_run(work))
 
 
 @click.group()

@@ -351,3 +351,33 @@ class OutboxMessage(Base):
     delivered_id: Mapped[str | None] = mapped_column(String(64), default=None)
     """The platform's id for the sent message (to edit or delete it later)."""
     error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class ClosureStatus(StrEnum):
+    REQUESTED = "requested"
+    NOTICE_POSTED = "notice_posted"
+    LOCKED = "locked"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class ChatClosure(Base):
+    """SLT's request to close a chat, and how far it has got (every step is also audited)."""
+
+    __tablename__ = "chat_closures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    status: Mapped[ClosureStatus] = mapped_column(
+        String(16), default=ClosureStatus.REQUESTED, index=True
+    )
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    grace_until: Mapped[datetime]
+    notice_at: Mapped[datetime | None] = mapped_column(default=None)
+    locked_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
+    problem: Mapped[str | None] = mapped_column(Text, default=None)
+    """What the bot could not do itself (a right it lacks), as told to SLT."""

@@ -19,18 +19,21 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, ChatMember, Update
+from telegram import Bot, ChatMember, ChatPermissions, Update
 from telegram.error import TelegramError
 
 from bot.channels.telegram.actions import Action, Leave, Say, perform
 from bot.channels.telegram.delivery import CHANNEL, TelegramSender, telegram_bot
 from bot.channels.telegram.updates import PLATFORM, HandlerSettings, TelegramUpdateHandler
+from bot.services.alerts import recipients
+from bot.services.closure import ACTIVE, due_closures, record_step
 from bot.services.dispatcher import Dispatcher
 from bot.services.moderation import Retention
+from bot.services.outbox import enqueue
 from bot.services.retention import purge_expired
 from bot.services.schools import EngineCache
 from bot.store.db import transaction
-from bot.store.models import InboxStatus, utcnow
+from bot.store.models import Chat, ChatClosure, ClosureStatus, InboxStatus, utcnow
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ChatRepository
 from bot.store.repositories.inbox import InboxRepository
@@ -284,6 +287,7 @@ class TelegramRuntime:
         while True:
             try:
                 await self.leave_unregistered(utcnow())
+                await self.advance_closures(utcnow())
                 async with transaction(self.sessions) as session:
                     await purge_expired(session, utcnow())
             except DATABASE_DOWN as error:
@@ -313,6 +317,69 @@ class TelegramRuntime:
                 )  # fmt: skip
         await perform(self.bot, actions, observe_only=self.observe_only)
         return len(actions)
+
+    async def advance_closures(self, now: datetime) -> int:
+        """Take each closure under way one step further; how many moved."""
+        async with self.sessions() as session:
+            due = [closure.id for closure in await due_closures(session, now)]
+        moved = 0
+        for closure_id in due:
+            try:
+                moved += await self._advance_closure(closure_id, now)
+            except TelegramError as error:  # tried again at the next sweep
+                log.warning("closure %s could not move on: %s", closure_id, error)
+        if moved:
+            self.dispatcher.wake()
+        return moved
+
+    async def _advance_closure(self, closure_id: int, now: datetime) -> int:
+        async with transaction(self.sessions) as session:
+            closure = await session.get(ChatClosure, closure_id, with_for_update=True)
+            chat = await session.get(Chat, closure.chat_id) if closure else None
+            if closure is None or chat is None or closure.status not in ACTIVE:
+                return 0
+            school = await SchoolRepository(session).get(chat.school_id or 0)
+            school_name = school.name if school else "The school"
+            platforms = " or ".join(school.config.get("permitted_platforms", [])) if school else ""
+            telegram_chat = int(chat.platform_chat_id)
+            if closure.status == ClosureStatus.REQUESTED:
+                text = self.texts.closure_notice.format(
+                    school=school_name, reason=closure.reason, platforms=platforms,
+                    when=f"{closure.grace_until:%A %-d %B at %H:%M} (UTC)",
+                )  # fmt: skip
+                await enqueue(
+                    session, key=f"closure:{closure.id}:notice", channel="telegram",
+                    recipient=chat.platform_chat_id, text=text, purpose="closure",
+                    school_id=chat.school_id,
+                )  # fmt: skip
+                await record_step(session, closure, chat, ClosureStatus.NOTICE_POSTED, now)
+            elif closure.status == ClosureStatus.NOTICE_POSTED:
+                me = await self.bot.get_chat_member(telegram_chat, self.bot.bot.id)
+                if getattr(me, "can_restrict_members", False):
+                    await self.bot.set_chat_permissions(
+                        telegram_chat, ChatPermissions.no_permissions()
+                    )
+                    await record_step(session, closure, chat, ClosureStatus.LOCKED, now)
+                else:
+                    problem = "the bot is not an admin allowed to restrict members"
+                    await enqueue(
+                        session, key=f"closure:{closure.id}:cannot-lock", channel="telegram",
+                        recipient=chat.platform_chat_id, text=self.texts.closure_cannot_lock,
+                        purpose="closure", school_id=chat.school_id,
+                    )  # fmt: skip
+                    text = self.texts.closure_slt.format(chat=chat.title, problem=problem)
+                    for member in await recipients(session, chat.school_id or 0, set()):
+                        await enqueue(
+                            session, key=f"closure:{closure.id}:slt:{member.id}",
+                            channel="telegram", recipient=str(member.telegram_user_id),
+                            text=text, purpose="closure", school_id=chat.school_id,
+                            staff_id=member.id,
+                        )  # fmt: skip
+                    await record_step(session, closure, chat, ClosureStatus.LOCKED, now, problem)
+            else:
+                await self.bot.leave_chat(telegram_chat)
+                await record_step(session, closure, chat, ClosureStatus.CLOSED, now)
+        return 1
 
     async def leave_unregistered(self, now: datetime) -> int:
         """Leave chats that were not registered in time."""
