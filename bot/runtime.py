@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -53,6 +53,8 @@ class Runtime:
                 retention=retention(settings),
                 leave_unregistered_after=timedelta(minutes=settings.unregistered_leave_minutes),
                 remind_every=timedelta(hours=settings.remind_every_hours),
+                digest_time=time.fromisoformat(settings.digest_time),
+                escalate_after=timedelta(minutes=settings.escalate_after_minutes),
             )
         return runtime
 

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     """How long the record that a consented message was sent is kept (never its words)."""
     keep_flags_days: int = Field(default=365, ge=1)
     """How long a flagged message's words and its flag are kept."""
+    digest_time: str = Field(default="16:00", pattern=r"^\d{2}:\d{2}$")
+    """When (school time) the daily digest of medium and low flags goes to SLT."""
+    escalate_after_minutes: float = Field(default=30, gt=0)
+    """A high-severity alert nobody acknowledges in this time is sent again."""
     remind_every_hours: float = Field(default=24, gt=0)
     """At most one reminder per member per rule in this time."""
     max_update_bytes: int = Field(default=1_048_576, ge=1024)

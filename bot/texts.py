@@ -74,6 +74,9 @@ class TelegramTexts(BaseModel):
     closure_cancelled: str
     closure_cannot_lock: str
     closure_slt: str
+    digest: str
+    digest_line: str
+    escalation: str
 
     @field_validator("reminders")
     @classmethod

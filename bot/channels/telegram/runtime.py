@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -27,6 +27,7 @@ from bot.channels.telegram.delivery import CHANNEL, TelegramSender, telegram_bot
 from bot.channels.telegram.updates import PLATFORM, HandlerSettings, TelegramUpdateHandler
 from bot.services.alerts import recipients
 from bot.services.closure import ACTIVE, due_closures, record_step
+from bot.services.digest import escalate, queue_digests
 from bot.services.dispatcher import Dispatcher
 from bot.services.moderation import Retention
 from bot.services.outbox import enqueue
@@ -92,9 +93,13 @@ class TelegramRuntime:
         retention: Retention,
         leave_unregistered_after: timedelta,
         remind_every: timedelta = timedelta(hours=24),
+        digest_time: time = time(16, 0),
+        escalate_after: timedelta = timedelta(minutes=30),
     ) -> None:
         self.bot: Bot = telegram_bot(token, api_base_url)
         self.remind_every = remind_every
+        self.digest_time = digest_time
+        self.escalate_after = escalate_after
         self.sessions = sessions
         self.engines = engines
         self.texts = texts
@@ -288,6 +293,7 @@ class TelegramRuntime:
             try:
                 await self.leave_unregistered(utcnow())
                 await self.advance_closures(utcnow())
+                await self.summarise_and_escalate(utcnow())
                 async with transaction(self.sessions) as session:
                     await purge_expired(session, utcnow())
             except DATABASE_DOWN as error:
@@ -317,6 +323,15 @@ class TelegramRuntime:
                 )  # fmt: skip
         await perform(self.bot, actions, observe_only=self.observe_only)
         return len(actions)
+
+    async def summarise_and_escalate(self, now: datetime) -> int:
+        """Queue the daily digests that are due and re-send alerts nobody acknowledged."""
+        async with transaction(self.sessions) as session:
+            queued = await queue_digests(session, self.texts, self.digest_time, now)
+            queued += await escalate(session, self.texts, self.escalate_after, now)
+        if queued:
+            self.dispatcher.wake()
+        return queued
 
     async def advance_closures(self, now: datetime) -> int:
         """Take each closure under way one step further; how many moved."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import asyncio
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.channels.telegram.runtime import TelegramRuntime
 from bot.services.staff_links import create_link_code
 from bot.store.db import transaction
 from bot.store.models import Flag, FlagStatus, OutboxMessage, StaffMember, utcnow
@@ -173,3 +175,42 @@ async def test_a_meeting_request_goes_to_the_sender_privately_where_possible(
     assert text.startswith("Hi Sam, Peartree Spring Primary School would like to meet you")
     assert "01632 960000" in text
     assert "flag.meeting_requested" in await audit_actions(sessions)
+
+
+async def test_an_alert_nobody_acknowledges_is_sent_again_once(
+    api: FakeTelegramAPI, sessions: Sessions, bot: TelegramRuntime
+) -> None:
+    await link_head(api, sessions)
+    notice = await register(api, sessions)
+    await agree(api, sessions, notice, SAM)
+    await deliver(api, sessions, tu.message(None, YEAR3, SAM, ABUSIVE, date=IN_HOURS))
+    await an_alert(api)
+    assert await bot.summarise_and_escalate(utcnow()) == 0  # not yet
+    later = utcnow() + timedelta(minutes=31)
+    assert await bot.summarise_and_escalate(later) == 1
+    assert await bot.summarise_and_escalate(later) == 1  # queued again: the same key, no-op
+    sent = await sent_in(api, ANITA_PRIVATE, 3)
+    assert (sent[2].text or "").startswith("Not yet acknowledged after 30 minutes")
+    await asyncio.sleep(0.2)  # nothing more arrives
+    assert len(api.sent_messages(ANITA_PRIVATE["id"])) == 3
+
+
+async def test_the_daily_digest_lists_open_medium_and_low_flags(
+    api: FakeTelegramAPI, sessions: Sessions, bot: TelegramRuntime
+) -> None:
+    await link_head(api, sessions)
+    notice = await register(api, sessions)
+    await agree(api, sessions, notice, SAM)
+    moan = "honestly this school is a total shambles, worst school in the area"
+    await deliver(api, sessions, tu.message(None, YEAR3, SAM, moan, date=IN_HOURS))
+    [flag] = await rows(sessions, Flag)
+    assert flag.severity == "medium"
+    afternoon = datetime.combine(utcnow().date(), time(16, 5), tzinfo=UTC)  # London is on GMT
+    await bot.summarise_and_escalate(afternoon)
+    await bot.summarise_and_escalate(afternoon)  # once a day, however often it is asked
+    sent = await sent_in(api, ANITA_PRIVATE, 2)
+    digest = sent[1].text or ""
+    assert digest.startswith("Schoolgate daily summary for Peartree Spring Primary School: 1 open")
+    assert "Medium: disrepute in Year 3 Parents, from Sam Reed" in digest
+    await asyncio.sleep(0.2)
+    assert len(api.sent_messages(ANITA_PRIVATE["id"])) == 2
