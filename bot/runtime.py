@@ -9,6 +9,7 @@ from datetime import time, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.channels.email.delivery import EmailSender
 from bot.channels.telegram.runtime import TelegramRuntime
 from bot.policy_files import load_lexicons, load_policy, load_profanity_model, load_school
 from bot.services.moderation import Retention
@@ -55,6 +56,9 @@ class Runtime:
                 remind_every=timedelta(hours=settings.remind_every_hours),
                 digest_time=time.fromisoformat(settings.digest_time),
                 escalate_after=timedelta(minutes=settings.escalate_after_minutes),
+                email=EmailSender(settings.smtp_url.get_secret_value(), settings.smtp_from)
+                if settings.smtp_url
+                else None,
             )
         return runtime
 

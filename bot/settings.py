@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     twilio_whatsapp_from: str | None = None
     twilio_api_base_url: str | None = None
     smtp_url: SecretStr | None = None
+    smtp_from: str = "schoolgate@localhost"
+    """The From address of e-mail alerts."""
     observe_only: bool = False
     """Record everything, say nothing in chats (see the README for exactly what that means)."""
     registration_code_hours: float = Field(default=72, gt=0)

@@ -73,12 +73,45 @@ def alert_buttons(texts: TelegramTexts, flag_id: int) -> list[tuple[str, str]]:
     ]
 
 
-async def alert_now(session: AsyncSession, texts: TelegramTexts, alert: AlertContext) -> int:
-    """Queue an alert to each recipient of a high-severity flag; how many were queued."""
+async def email_recipients(
+    session: AsyncSession, school_id: int, rules: set[str]
+) -> list[StaffMember]:
+    """SLT, and the DSL for safeguarding matters, who have an e-mail address."""
+    query = select(StaffMember).where(
+        StaffMember.school_id == school_id, StaffMember.email.is_not(None)
+    )
+    safeguarding = bool(rules & {str(rule) for rule in SAFEGUARDING_RULES})
+    return [
+        member
+        for member in await session.scalars(query.order_by(StaffMember.id))
+        if member.slt or (safeguarding and member.dsl)
+    ]
+
+
+async def alert_now(
+    session: AsyncSession, texts: TelegramTexts, alert: AlertContext, *, email: bool = False
+) -> int:
+    """Queue an alert to each recipient of a high-severity flag (in Telegram where they have
+    linked it, and by e-mail too when ``email`` is on); how many were queued."""
     if alert.flag.severity != "high" or alert.chat.school_id is None:
         return 0
     rules = {r.rule for r in alert.reasons}
     queued = 0
+    if email:
+        for member in await email_recipients(session, alert.chat.school_id, rules):
+            await enqueue(
+                session,
+                key=f"alert-email:{alert.flag.id}:{member.id}",
+                channel="email",
+                recipient=str(member.email),
+                text=alert_text(texts, alert),
+                purpose="alert",
+                buttons=alert_buttons(texts, alert.flag.id),
+                school_id=alert.chat.school_id,
+                flag_id=alert.flag.id,
+                staff_id=member.id,
+            )
+            queued += 1
     for member in await recipients(session, alert.chat.school_id, rules):
         await enqueue(
             session,

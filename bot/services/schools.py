@@ -37,6 +37,7 @@ async def load_school(
                 handles=list(member.all_handles),
                 slt=member.slt,
                 dsl=member.dsl,
+                email=member.email or None,
             )
             for member in config.staff
         ],

@@ -22,13 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, ChatMember, ChatPermissions, Update
 from telegram.error import TelegramError
 
+from bot.channels.email.delivery import CHANNEL as EMAIL_CHANNEL
 from bot.channels.telegram.actions import Action, Leave, Say, perform
 from bot.channels.telegram.delivery import CHANNEL, TelegramSender, telegram_bot
 from bot.channels.telegram.updates import PLATFORM, HandlerSettings, TelegramUpdateHandler
 from bot.services.alerts import recipients
 from bot.services.closure import ACTIVE, due_closures, record_step
 from bot.services.digest import escalate, queue_digests
-from bot.services.dispatcher import Dispatcher
+from bot.services.dispatcher import Dispatcher, Sender
 from bot.services.moderation import Retention
 from bot.services.outbox import enqueue
 from bot.services.retention import purge_expired
@@ -95,6 +96,7 @@ class TelegramRuntime:
         remind_every: timedelta = timedelta(hours=24),
         digest_time: time = time(16, 0),
         escalate_after: timedelta = timedelta(minutes=30),
+        email: Sender | None = None,
     ) -> None:
         self.bot: Bot = telegram_bot(token, api_base_url)
         self.remind_every = remind_every
@@ -109,7 +111,11 @@ class TelegramRuntime:
         self.retention = retention
         self.leave_unregistered_after = leave_unregistered_after
         self.handler: TelegramUpdateHandler | None = None
-        self.dispatcher = Dispatcher(sessions, {CHANNEL: TelegramSender(self.bot)})
+        senders: dict[str, Sender] = {CHANNEL: TelegramSender(self.bot)}
+        if email is not None:
+            senders[EMAIL_CHANNEL] = email
+        self.email_alerts = email is not None
+        self.dispatcher = Dispatcher(sessions, senders)
         """Delivers the outbox with this bot; ``wake()`` it after queueing a message."""
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -134,6 +140,7 @@ class TelegramRuntime:
                 leave_unregistered_after=self.leave_unregistered_after,
                 observe_only=self.observe_only,
                 remind_every=self.remind_every,
+                email_alerts=self.email_alerts,
             ),
             self._is_group_admin,
             self._count_members,

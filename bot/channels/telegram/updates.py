@@ -58,6 +58,8 @@ class HandlerSettings:
     remind_every: timedelta = timedelta(hours=24)
     """At most one reminder per member per rule in this time."""
     link_code_valid: timedelta = timedelta(hours=72)
+    email_alerts: bool = False
+    """Alerts also go by e-mail to SLT with an address in the school file (SMTP_URL is set)."""
 
 
 class TelegramUpdateHandler:
@@ -484,7 +486,7 @@ class TelegramUpdateHandler:
         if checked.flag is not None and not edited:
             reasons = list(checked.flag.reasons)
             alert = AlertContext(checked.flag, reasons, chat, member, neutral.text)
-            await alert_now(session, self.texts, alert)
+            await alert_now(session, self.texts, alert, email=self.settings.email_alerts)
         if not self.settings.observe_only and not edited:
             contacted = [
                 engine.school.directory.by_name(n) for n in checked.verdict.contacted_staff
