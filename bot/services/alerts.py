@@ -35,11 +35,13 @@ class AlertContext:
     text: str
 
 
-async def recipients(session: AsyncSession, school_id: int, rules: set[str]) -> list[StaffMember]:
-    """SLT, and the DSL for safeguarding matters, who have linked an account."""
-    query = select(StaffMember).where(
-        StaffMember.school_id == school_id, StaffMember.telegram_user_id.is_not(None)
-    )
+async def recipients(
+    session: AsyncSession, school_id: int, rules: set[str], *, by_email: bool = False
+) -> list[StaffMember]:
+    """SLT, and the DSL for safeguarding matters, who can be reached: in Telegram (a linked
+    account) or, with ``by_email``, by e-mail (an address in the school file)."""
+    reachable = StaffMember.email if by_email else StaffMember.telegram_user_id
+    query = select(StaffMember).where(StaffMember.school_id == school_id, reachable.is_not(None))
     safeguarding = bool(rules & {str(rule) for rule in SAFEGUARDING_RULES})
     return [
         member
@@ -73,21 +75,6 @@ def alert_buttons(texts: TelegramTexts, flag_id: int) -> list[tuple[str, str]]:
     ]
 
 
-async def email_recipients(
-    session: AsyncSession, school_id: int, rules: set[str]
-) -> list[StaffMember]:
-    """SLT, and the DSL for safeguarding matters, who have an e-mail address."""
-    query = select(StaffMember).where(
-        StaffMember.school_id == school_id, StaffMember.email.is_not(None)
-    )
-    safeguarding = bool(rules & {str(rule) for rule in SAFEGUARDING_RULES})
-    return [
-        member
-        for member in await session.scalars(query.order_by(StaffMember.id))
-        if member.slt or (safeguarding and member.dsl)
-    ]
-
-
 async def alert_now(
     session: AsyncSession, texts: TelegramTexts, alert: AlertContext, *, email: bool = False
 ) -> int:
@@ -96,34 +83,27 @@ async def alert_now(
     if alert.flag.severity != "high" or alert.chat.school_id is None:
         return 0
     rules = {r.rule for r in alert.reasons}
-    queued = 0
+    school_id = alert.chat.school_id
+    deliveries = [
+        ("telegram", member, str(member.telegram_user_id))
+        for member in await recipients(session, school_id, rules)
+    ]
     if email:
-        for member in await email_recipients(session, alert.chat.school_id, rules):
-            await enqueue(
-                session,
-                key=f"alert-email:{alert.flag.id}:{member.id}",
-                channel="email",
-                recipient=str(member.email),
-                text=alert_text(texts, alert),
-                purpose="alert",
-                buttons=alert_buttons(texts, alert.flag.id),
-                school_id=alert.chat.school_id,
-                flag_id=alert.flag.id,
-                staff_id=member.id,
-            )
-            queued += 1
-    for member in await recipients(session, alert.chat.school_id, rules):
+        deliveries += [
+            ("email", member, str(member.email))
+            for member in await recipients(session, school_id, rules, by_email=True)
+        ]
+    for channel, member, address in deliveries:
         await enqueue(
             session,
-            key=f"alert:{alert.flag.id}:{member.id}",
-            channel="telegram",
-            recipient=str(member.telegram_user_id),
+            key=f"alert:{channel}:{alert.flag.id}:{member.id}",
+            channel=channel,
+            recipient=address,
             text=alert_text(texts, alert),
             purpose="alert",
             buttons=alert_buttons(texts, alert.flag.id),
-            school_id=alert.chat.school_id,
+            school_id=school_id,
             flag_id=alert.flag.id,
             staff_id=member.id,
         )
-        queued += 1
-    return queued
+    return len(deliveries)

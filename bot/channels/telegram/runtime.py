@@ -97,9 +97,13 @@ class TelegramRuntime:
         digest_time: time = time(16, 0),
         escalate_after: timedelta = timedelta(minutes=30),
         email: Sender | None = None,
+        sweep_every: float | None = SWEEP_EVERY,
     ) -> None:
         self.bot: Bot = telegram_bot(token, api_base_url)
         self.remind_every = remind_every
+        self.sweep_every = sweep_every
+        """Seconds between housekeeping sweeps (leaving, closures, digests, retention); None
+        runs none in the background, for tests that take each step themselves."""
         self.digest_time = digest_time
         self.escalate_after = escalate_after
         self.sessions = sessions
@@ -156,7 +160,9 @@ class TelegramRuntime:
             await self.bot.delete_webhook()
             self._tasks.append(asyncio.create_task(self._poll(), name="telegram-poll"))
         self._tasks.append(asyncio.create_task(self._process_forever(), name="telegram-inbox"))
-        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="telegram-sweep"))
+        if self.sweep_every is not None:
+            sweep = self._sweep_forever(self.sweep_every)
+            self._tasks.append(asyncio.create_task(sweep, name="telegram-sweep"))
         self._stop_dispatcher.clear()
         self._dispatching = asyncio.create_task(
             self.dispatcher.run_forever(self._stop_dispatcher), name="telegram-outbox"
@@ -295,7 +301,7 @@ class TelegramRuntime:
 
     # -- housekeeping -----------------------------------------------------------------------
 
-    async def _sweep_forever(self) -> None:
+    async def _sweep_forever(self, every: float) -> None:
         while True:
             try:
                 await self.leave_unregistered(utcnow())
@@ -305,7 +311,7 @@ class TelegramRuntime:
                     await purge_expired(session, utcnow())
             except DATABASE_DOWN as error:
                 log.error("database unavailable while sweeping (%s)", error)
-            await asyncio.sleep(SWEEP_EVERY)
+            await asyncio.sleep(every)
 
     async def refresh_notices(self) -> int:
         """Chats registered under an older notice get the current one, and members agree anew.

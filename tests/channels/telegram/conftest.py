@@ -79,6 +79,7 @@ async def start_bot(
             observe_only=observe_only,
             retention=RETENTION,
             leave_unregistered_after=LEAVE_AFTER,
+            sweep_every=None,  # tests take housekeeping steps themselves, when they choose
         )
         await runtime.start()
         started.append(runtime)
