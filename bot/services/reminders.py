@@ -81,17 +81,37 @@ async def remind(
         who=who,
         when=when_back(calendar, sent_at),
     )
+    return await to_sender(
+        session, chat, member, message_id, key=f"reminder:{chat.id}:{message_id}:{rule}",
+        text=text, purpose="reminder", rule=str(rule), now=now,
+    )  # fmt: skip
+
+
+async def to_sender(
+    session: AsyncSession,
+    chat: Chat,
+    member: ChatMember,
+    message_id: str | None,
+    *,
+    key: str,
+    text: str,
+    purpose: str,
+    rule: str | None = None,
+    now: datetime | None = None,
+) -> OutboxMessage:
+    """Queue a message to the sender of ``message_id``: privately where they have started a
+    private chat with the bot, otherwise as a reply to their message in the chat."""
     private = member.private_chat_id
     return await enqueue(
         session,
-        key=f"reminder:{chat.id}:{message_id}:{rule}",
+        key=key,
         channel="telegram",
         recipient=private or chat.platform_chat_id,
         reply_to=None if private else message_id,
         text=text,
-        purpose="reminder",
+        purpose=purpose,
         school_id=chat.school_id,
         member_id=member.id,
-        rule=str(rule),
+        rule=rule,
         now=now,
     )

@@ -22,9 +22,8 @@ from bot.channels.telegram.translate import chat_message
 from bot.services import consent
 from bot.services.alerts import ALERT_DATA, AlertAction, AlertContext, alert_now
 from bot.services.moderation import Retention, check_message
-from bot.services.outbox import enqueue
 from bot.services.registration import Outcome, register_chat
-from bot.services.reminders import remind
+from bot.services.reminders import remind, to_sender
 from bot.services.schools import EngineCache
 from bot.services.staff_links import link_account, linked_staff
 from bot.store.models import Chat, ChatMember, ChatStatus, FlagStatus, StoredMessage
@@ -383,14 +382,18 @@ class TelegramUpdateHandler:
                 chat=chat.title,
                 platforms=" or ".join(config.get("permitted_platforms", [])),
             )
-            await self._to_sender(session, chat, sender, stored, text, f"meet:{flag.id}", "meeting")
+            await to_sender(
+                session, chat, sender, _platform_id(stored), key=f"meet:{flag.id}", text=text,
+                purpose="meeting",
+            )  # fmt: skip
             await audit.record(actor, "flag.meeting_requested", f"flag:{flag.id}", chat.school_id)
             return [Answer(callback_id, done.meet.format(sender=sender.display_name))]
         if action == AlertAction.REMIND:
             text = self.texts.reminder_general.format(name=_first_name(sender), clause=clause)
-            await self._to_sender(
-                session, chat, sender, stored, text, f"remind:{flag.id}", "reminder"
-            )
+            await to_sender(
+                session, chat, sender, _platform_id(stored), key=f"remind:{flag.id}", text=text,
+                purpose="reminder",
+            )  # fmt: skip
             await audit.record(actor, "flag.reminder_sent", f"flag:{flag.id}", chat.school_id)
             return [Answer(callback_id, done.remind.format(sender=sender.display_name))]
         # Removal: the bot deletes it where Telegram lets it, otherwise asks the sender.
@@ -403,39 +406,16 @@ class TelegramUpdateHandler:
             text = self.texts.removal_request.format(
                 name=_first_name(sender), chat=chat.title, clause=clause
             )
-            await self._to_sender(
-                session, chat, sender, stored, text, f"removal:{flag.id}", "removal"
-            )
+            await to_sender(
+                session, chat, sender, _platform_id(stored), key=f"removal:{flag.id}", text=text,
+                purpose="removal",
+            )  # fmt: skip
             outcome = self.texts.removal_outcomes.asked
         await audit.record(
             actor, "flag.removal_requested", f"flag:{flag.id}", chat.school_id,
             outcome="deleted" if actions else "asked sender",
         )  # fmt: skip
         return [*actions, Answer(callback_id, done.remove.format(name=staff.name, outcome=outcome))]
-
-    @staticmethod
-    async def _to_sender(
-        session: AsyncSession,
-        chat: Chat,
-        sender: ChatMember,
-        stored: StoredMessage | None,
-        text: str,
-        key: str,
-        purpose: str,
-    ) -> None:
-        """Privately when the sender has a private chat with the bot, else as a reply."""
-        private = sender.private_chat_id
-        await enqueue(
-            session,
-            key=key,
-            channel="telegram",
-            recipient=private or chat.platform_chat_id,
-            reply_to=None if private or stored is None else stored.platform_message_id,
-            text=text,
-            purpose=purpose,
-            school_id=chat.school_id,
-            member_id=sender.id,
-        )
 
     async def _link(
         self, session: AsyncSession, message: Message, code: str, now: datetime
@@ -513,6 +493,10 @@ class TelegramUpdateHandler:
         return await MemberRepository(session).find_or_add(
             chat.id, str(user.id), user.full_name, user.username
         )
+
+
+def _platform_id(stored: StoredMessage | None) -> str | None:
+    return stored.platform_message_id if stored else None
 
 
 def _first_name(member: ChatMember) -> str:

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.store.models import AuditEvent
 from bot.store.repositories.base import Repository
 
@@ -23,7 +21,3 @@ class AuditRepository(Repository):
         self.session.add(event)
         await self.session.flush()
         return event
-
-    async def recent(self, limit: int = 100) -> list[AuditEvent]:
-        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-        return list(await self.session.scalars(query))

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.store.models import InboxItem, InboxStatus, utcnow
@@ -56,11 +55,3 @@ class InboxRepository(Repository):
         item.payload = None
         item.error = error
         item.processed_at = utcnow()
-
-    async def count(self, status: InboxStatus) -> int:
-        query = select(func.count()).select_from(InboxItem).where(InboxItem.status == status)
-        return int(await self.session.scalar(query) or 0)
-
-    async def oldest_pending_received_at(self) -> datetime | None:
-        query = select(InboxItem.received_at).where(InboxItem.status == InboxStatus.PENDING)
-        return await self.session.scalar(query.order_by(InboxItem.received_at).limit(1))
