@@ -22,3 +22,38 @@ class BadInputError(SchoolgateError):
 
     http_status = 400
     exit_code = 1
+
+
+class NotFoundError(SchoolgateError):
+    """No such record, or not one the person asking may see (they are told the same)."""
+
+    http_status = 404
+    exit_code = 1
+
+
+class NotAllowedError(SchoolgateError):
+    """The person is signed in but their role does not allow this."""
+
+    http_status = 403
+    exit_code = 1
+
+
+class SignInRequiredError(SchoolgateError):
+    """No valid session: sign in (again)."""
+
+    http_status = 401
+    exit_code = 1
+
+
+class TooManyAttemptsError(SchoolgateError):
+    """Sign-in is throttled after repeated failures."""
+
+    http_status = 429
+    exit_code = 1
+
+
+class ConflictError(SchoolgateError):
+    """The request clashes with the record's current state (e.g. a chat already closing)."""
+
+    http_status = 409
+    exit_code = 1

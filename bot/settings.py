@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     """At most one reminder per member per rule in this time."""
     max_update_bytes: int = Field(default=1_048_576, ge=1024)
     """Webhook bodies larger than this are refused (Telegram's own updates are far smaller)."""
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    """Any other request body larger than this is refused with 413."""
+    admin_idle_minutes: float = Field(default=30, gt=0)
+    """An admin session unused for this long ends."""
+    admin_session_hours: float = Field(default=10, gt=0)
+    """An admin session ends this long after signing in, however busy."""
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies trusted to say (X-Forwarded-For/-Proto) who the client is and that it used TLS."""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"

@@ -14,9 +14,21 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from bot.cli import admin_commands, policy_commands, serve_command, worker_command
+    from bot.cli import (
+        account_commands,
+        admin_commands,
+        policy_commands,
+        serve_command,
+        worker_command,
+    )
 
-    for module in (policy_commands, admin_commands, serve_command, worker_command):
+    for module in (
+        policy_commands,
+        admin_commands,
+        account_commands,
+        serve_command,
+        worker_command,
+    ):
         module.register(main)
 
 

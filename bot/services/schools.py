@@ -5,20 +5,32 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.errors import BadInputError
 from bot.policy import PolicyEngine, SchoolConfig
 from bot.policy.config import PolicyConfig
 from bot.policy.lexicon import LexiconData
 from bot.policy.profanity import ProfanityModel
-from bot.store.models import School, StaffMember
+from bot.policy_files import describe_validation_error
+from bot.store.models import School, StaffMember, utcnow
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.schools import SchoolRepository
 
 
 def slug_for(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64] or "school"
+
+
+def validated_config(data: dict[str, Any]) -> SchoolConfig:
+    """School-file data checked as a whole; BadInputError names each problem by field."""
+    try:
+        return SchoolConfig.model_validate(data)
+    except ValidationError as error:
+        raise BadInputError("; ".join(describe_validation_error(error))) from None
 
 
 async def load_school(
@@ -28,7 +40,35 @@ async def load_school(
     schools = SchoolRepository(session)
     data = config.model_dump(mode="json", by_alias=True)
     school = await schools.save(slug_for(config.school.name), config.school.name, data)
-    await schools.replace_staff(
+    await _sync_staff(session, school, config)
+    await AuditRepository(session).record(
+        actor, "school.loaded", f"school:{school.id}", school.id,
+        source=str(source) if source else None, staff=len(config.staff),
+    )  # fmt: skip
+    return school
+
+
+async def save_config(
+    session: AsyncSession, school: School, config: SchoolConfig, actor: str, what: str
+) -> School:
+    """Replace a school's school-file data (as edited in the admin pages) and its staff list.
+
+    ``what`` says what changed, for the audit log (e.g. "working hours"). The school's policy
+    engine is rebuilt on its next use.
+    """
+    school.name = config.school.name
+    school.config = config.model_dump(mode="json", by_alias=True)
+    school.updated_at = utcnow()
+    await session.flush()
+    await _sync_staff(session, school, config)
+    await AuditRepository(session).record(
+        actor, "school.updated", f"school:{school.id}", school.id, changed=what
+    )
+    return school
+
+
+async def _sync_staff(session: AsyncSession, school: School, config: SchoolConfig) -> None:
+    await SchoolRepository(session).replace_staff(
         school.id,
         [
             StaffMember(
@@ -42,11 +82,6 @@ async def load_school(
             for member in config.staff
         ],
     )
-    await AuditRepository(session).record(
-        actor, "school.loaded", f"school:{school.id}", school.id,
-        source=str(source) if source else None, staff=len(config.staff),
-    )  # fmt: skip
-    return school
 
 
 @dataclass

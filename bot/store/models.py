@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -92,6 +93,25 @@ class FlagStatus(StrEnum):
     ESCALATED = "escalated"
 
 
+class UserRole(StrEnum):
+    ADMIN = "admin"
+    """Configuration and accounts."""
+    SLT = "slt"
+    """Reviews flags and acts on them."""
+    DSL = "dsl"
+    """As SLT, and also safeguarding flags."""
+    VIEWER = "viewer"
+    """Reports only (governors)."""
+
+
+class SessionStage(StrEnum):
+    PASSWORD = "password"
+    """The password was right; the second factor is still to come."""
+    ENROL = "enrol"
+    """The password was right, and two-factor must be set up before anything else."""
+    FULL = "full"
+
+
 class School(Base):
     __tablename__ = "schools"
 
@@ -100,6 +120,8 @@ class School(Base):
     name: Mapped[str] = mapped_column(String(200))
     config: Mapped[dict[str, Any]]
     """The school file, as validated data: the policy engine is built from it."""
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    """What the admin pages set beyond the school file: rules, texts, retention, routing."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -120,6 +142,8 @@ class StaffMember(Base):
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     """Set when the member links their own Telegram account to receive alerts."""
     email: Mapped[str | None] = mapped_column(String(254), default=None)
+    alert_channels: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    """The channels this person wants alerts on; None means every channel they can be reached on."""
 
     school: Mapped[School] = relationship(back_populates="staff", lazy="raise")
 
@@ -257,6 +281,14 @@ class Flag(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     keep_until: Mapped[datetime]
+    safeguarding: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Escalated to the DSL: from then on only the DSL sees it."""
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    decision_note: Mapped[str | None] = mapped_column(Text, default=None)
+    """Why: required when a flag is found not to be a breach."""
 
     reasons: Mapped[list[FlagReason]] = relationship(
         back_populates="flag", lazy="raise", cascade="all, delete-orphan", order_by="FlagReason.id"
@@ -381,3 +413,58 @@ class ChatClosure(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
     problem: Mapped[str | None] = mapped_column(Text, default=None)
     """What the bot could not do itself (a right it lacks), as told to SLT."""
+
+
+class User(Base):
+    """A member of school staff who signs in to the admin pages."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    """Lower case: the sign-in name."""
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[UserRole] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    """Argon2id, with its parameters and salt."""
+    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    """Two-factor is on once the first code from the authenticator app was right."""
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """The time step of the last code accepted: a code is never accepted twice."""
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UserSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its hash is stored here."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[SessionStage] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    """The absolute limit, however active the session is."""
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+
+
+class LoginAttempt(Base):
+    """One try at a password or a code, kept a short while to throttle guessing."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    ip: Mapped[str] = mapped_column(String(64), index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.app import create_app
 from api.telegram_webhook import SECRET_HEADER
 from bot.channels.telegram.runtime import ALLOWED_UPDATES, WEBHOOK_PATH, TelegramRuntime
-from bot.policy import PolicyEngine
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store.db import create_engine, session_factory
@@ -85,7 +84,6 @@ async def hook(
     api: FakeTelegramAPI,
     sessions: Sessions,
     db_engine: AsyncEngine,
-    engine: PolicyEngine,
     telegram: TelegramRuntime,
 ) -> AsyncIterator[Webhook]:
     settings = Settings(
@@ -96,7 +94,7 @@ async def hook(
     )
     # The runtime's own start and stop are the fixtures' (ASGITransport runs no lifespan).
     runtime = Runtime(settings, db_engine, sessions, telegram.engines, telegram)
-    transport = httpx.ASGITransport(app=create_app(settings, runtime=runtime, engine=engine))
+    transport = httpx.ASGITransport(app=create_app(settings, runtime=runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield Webhook(client, api, sessions, telegram)
 
