@@ -131,7 +131,8 @@ class TelegramUpdateHandler:
             # The school hears of it through the audit log (and, with alerts, from SLT's feed).
             await audit.record("system", "chat.bot_cannot_read", f"chat:{chat.id}", chat.school_id)
             log.warning("bot cannot read messages in chat %s (%s)", chat.id, chat.title)
-            actions.append(Say(change.chat.id, self.texts.cannot_read, unprompted=True))
+            if not chat.observe_only:  # a chat on trial hears nothing the bot need not say
+                actions.append(Say(change.chat.id, self.texts.cannot_read, unprompted=True))
         return actions
 
     def _explain(self, chat: Chat, now: datetime) -> Say:
@@ -467,7 +468,7 @@ class TelegramUpdateHandler:
             reasons = list(checked.flag.reasons)
             alert = AlertContext(checked.flag, reasons, chat, member, neutral.text)
             await alert_now(session, self.texts, alert, email=self.settings.email_alerts)
-        if not self.settings.observe_only and not edited:
+        if not (self.settings.observe_only or chat.observe_only) and not edited:
             contacted = [
                 engine.school.directory.by_name(n) for n in checked.verdict.contacted_staff
             ]
