@@ -42,3 +42,10 @@ async def a_member(
     session: AsyncSession, chat: Chat, *, user_id: str = "501", name: str = "Becky Sutton"
 ) -> ChatMember:
     return await MemberRepository(session).find_or_add(chat.id, user_id, name, None)
+
+
+async def another_school(session: AsyncSession, name: str = "Elsewhere Primary School") -> School:
+    """A second school in the same installation (a trust's), with the test school's staff."""
+    config = load_school(SCHOOL_FILE)
+    renamed = config.model_copy(update={"school": config.school.model_copy(update={"name": name})})
+    return await seed_school(session, renamed, "test")

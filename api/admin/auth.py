@@ -30,7 +30,7 @@ from api.admin.deps import (
 from api.admin.templating import home_path, redirect, render, safe_next
 from bot.errors import BadInputError, NotAllowedError, SignInRequiredError, TooManyAttemptsError
 from bot.services import accounts, user_sessions
-from bot.services.access import TWO_FACTOR_REQUIRED, permissions_of
+from bot.services.access import TWO_FACTOR_REQUIRED
 from bot.store.models import SessionStage, User, utcnow
 from bot.store.repositories.schools import SchoolRepository
 
@@ -170,7 +170,7 @@ async def _signed_in(
         ip=client_ip(request), user_agent=request.headers.get("user-agent", ""),
         replacing=active.session,
     )  # fmt: skip
-    signed_in = SignedIn(active.user, new, permissions_of(active.user.role))
+    signed_in = SignedIn.of(active.user, new)
     response = redirect(
         request, safe_next(next, home_path(signed_in)) if next != "/" else home_path(signed_in)
     )
@@ -309,9 +309,9 @@ class Me(BaseModel):
 
 def _me(user: SignedIn) -> Me:
     return Me(
-        id=user.user.id, name=user.user.name, email=user.user.email, role=str(user.user.role),
+        id=user.user_id, name=user.name, email=user.user.email, role=str(user.role),
         school_id=user.school_id, permissions=sorted(user.permissions),
-        csrf_token=user.session.csrf_token,
+        csrf_token=user.csrf_token,
     )  # fmt: skip
 
 
@@ -342,7 +342,7 @@ async def api_login(body: LoginIn, request: Request, db: DbSession, response: Re
         user_agent=request.headers.get("user-agent", ""),
     )  # fmt: skip
     _set_session(request, response, token)
-    return _me(SignedIn(user, created, permissions_of(user.role)))
+    return _me(SignedIn.of(user, created))
 
 
 @api.post("/logout", status_code=204)

@@ -29,7 +29,7 @@ from bot.services.accounts import Throttle
 from bot.services.user_sessions import SessionPolicy
 from bot.settings import Settings
 from bot.store.db import transaction
-from bot.store.models import SessionStage, User, UserSession, utcnow
+from bot.store.models import SessionStage, User, UserRole, UserSession, utcnow
 
 SESSION_COOKIE = "sg_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -79,15 +79,25 @@ class SignedIn:
     user: User
     session: UserSession
     permissions: frozenset[Permission]
+    # Copies that stay readable after the request's transaction rolls back (an error page
+    # renders the navigation from them; the ORM objects are expired by then).
+    user_id: int
+    school_id: int
+    name: str
+    role: UserRole
+    csrf_token: str
 
-    @property
-    def school_id(self) -> int:
-        return self.user.school_id
+    @classmethod
+    def of(cls, user: User, session: UserSession) -> SignedIn:
+        return cls(
+            user, session, permissions_of(user.role), user.id, user.school_id, user.name,
+            user.role, session.csrf_token,
+        )  # fmt: skip
 
     @property
     def actor(self) -> str:
         """How the audit log names this person."""
-        return f"user:{self.user.id}"
+        return f"user:{self.user_id}"
 
     def can(self, permission: Permission) -> bool:
         return permission in self.permissions
@@ -102,7 +112,9 @@ async def csrf_token_given(request: Request) -> str | None:
 
 
 def same_token(given: str | None, expected: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    if not given or not expected:  # two missing tokens are not a match
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 async def session_cookie(
@@ -127,7 +139,7 @@ async def signed_in(request: Request, db: DbSession) -> SignedIn:
         raise NotAllowedError(
             "This form has expired or did not come from Schoolgate. Reload the page and try again."
         )
-    found = SignedIn(active.user, active.session, permissions_of(active.user.role))
+    found = SignedIn.of(active.user, active.session)
     request.state.signed_in = found  # for error pages and the navigation
     return found
 

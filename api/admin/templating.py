@@ -82,7 +82,7 @@ def render(
     page = {
         "user": user,
         "nav": [item for item in NAVIGATION if user and user.can(item.permission)],
-        "csrf_token": user.session.csrf_token if user else "",
+        "csrf_token": user.csrf_token if user else "",
         "notice": unquote(notice)[:300] if notice else None,
         "path": request.url.path,
         "Permission": Permission,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -248,3 +249,48 @@ async def reset_two_factor(session: AsyncSession, user: User, *, actor: str) -> 
     await AuditRepository(session).record(
         actor, "account.two_factor_reset", f"user:{user.id}", user.school_id
     )
+
+
+def temporary_password() -> str:
+    """A strong password for a new account, shown once to the administrator who made it."""
+    return "-".join(secrets.token_urlsafe(6) for _ in range(3))
+
+
+async def update_account(
+    session: AsyncSession,
+    user: User,
+    *,
+    name: str,
+    role: UserRole,
+    active: bool,
+    actor: str,
+) -> None:
+    """Change an account's name, role or whether it may sign in, keeping at least one active
+    administrator so that nobody can lock the school out of its own configuration."""
+    if not name.strip():
+        raise BadInputError("give the person's name")
+    losing_admin = (
+        user.role == UserRole.ADMIN and user.active and (role != UserRole.ADMIN or not active)
+    )
+    if losing_admin:
+        admins = [
+            other
+            for other in await UserRepository(session).for_school(user.school_id)
+            if other.role == UserRole.ADMIN and other.active and other.id != user.id
+        ]
+        if not admins:
+            raise ConflictError("the school needs at least one active administrator")
+    changes = {
+        key: value
+        for key, value, old in (
+            ("name", name.strip(), user.name),
+            ("role", str(role), str(user.role)),
+            ("active", active, user.active),
+        )
+        if value != old
+    }
+    user.name, user.role, user.active = name.strip(), UserRole(role), active
+    if changes:
+        await AuditRepository(session).record(
+            actor, "account.changed", f"user:{user.id}", user.school_id, **changes
+        )

@@ -23,6 +23,7 @@ from tests.api.support import Browser, Sessions, an_account, signed_in
 from tests.factories import a_school
 
 SignIn = Callable[..., Awaitable[Browser]]
+NewClient = Callable[[], httpx.AsyncClient]
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +55,22 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
+
+
+@pytest.fixture
+async def new_client(app: FastAPI) -> AsyncIterator[NewClient]:
+    """Another browser on the same app (closed after the test)."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make() -> httpx.AsyncClient:
+        clients.append(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+        )
+        return clients[-1]
+
+    yield make
+    for made in clients:
+        await made.aclose()
 
 
 @pytest.fixture
