@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import time, timedelta
@@ -11,14 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channels.email.delivery import EmailSender
 from bot.channels.telegram.runtime import TelegramRuntime
+from bot.jobs import Housekeeping
 from bot.policy_files import load_lexicons, load_policy, load_profanity_model, load_school
 from bot.services.moderation import Retention
+from bot.services.retention import RetentionDefaults
 from bot.services.schools import EngineCache
 from bot.services.schools import load_school as seed_school
 from bot.settings import Settings
 from bot.store.db import create_engine, session_factory, transaction
 from bot.store.repositories.schools import SchoolRepository
-from bot.texts import load_telegram_texts
+from bot.texts import TelegramTexts, load_telegram_texts
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,21 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     engines: EngineCache
     telegram: TelegramRuntime | None = field(default=None)
+    texts: TelegramTexts = field(init=False)
+    """What the bot says (config/texts): the admin pages word their actions with it too."""
+
+    housekeeping: Housekeeping = field(init=False)
+    """The retention purge, run on a timer while the process serves."""
+
+    def __post_init__(self) -> None:
+        self.texts = load_telegram_texts(self.settings.config_dir)
+        self.housekeeping = Housekeeping(
+            self.sessions,
+            retention_defaults(self.settings),
+            every=self.settings.purge_every_minutes * 60,
+        )
+        self._stop_jobs = asyncio.Event()
+        self._jobs: list[asyncio.Task[None]] = []
 
     @classmethod
     def build(cls, settings: Settings, database: AsyncEngine | None = None) -> Runtime:
@@ -48,7 +66,7 @@ class Runtime:
                 settings.telegram_api_base_url,
                 sessions,
                 engines,
-                load_telegram_texts(settings.config_dir),
+                runtime.texts,
                 public_base_url=settings.public_base_url,
                 observe_only=settings.observe_only,
                 retention=retention(settings),
@@ -64,6 +82,10 @@ class Runtime:
 
     async def start(self) -> None:
         await self.seed_school_if_empty()
+        self._stop_jobs.clear()
+        self._jobs.append(
+            asyncio.create_task(self.housekeeping.run_forever(self._stop_jobs), name="retention")
+        )
         if self.telegram is not None:
             await self.telegram.start()
         else:
@@ -73,6 +95,10 @@ class Runtime:
             )
 
     async def stop(self) -> None:
+        self._stop_jobs.set()
+        for job in self._jobs:
+            await job
+        self._jobs.clear()
         if self.telegram is not None:
             await self.telegram.stop()
         await self.database.dispose()
@@ -94,6 +120,14 @@ class Runtime:
             log.exception("database is not ready")
             return False
         return True
+
+
+def retention_defaults(settings: Settings) -> RetentionDefaults:
+    return RetentionDefaults(
+        metadata=timedelta(days=settings.keep_metadata_days),
+        flags=timedelta(days=settings.keep_flags_days),
+        audit=timedelta(days=settings.keep_audit_days),
+    )
 
 
 def retention(settings: Settings) -> Retention:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     """How long the record that a consented message was sent is kept (never its words)."""
     keep_flags_days: int = Field(default=365, ge=1)
     """How long a flagged message's words and its flag are kept."""
+    keep_audit_days: int = Field(default=2190, ge=30)
+    """How long the audit log is kept (six years by default)."""
+    purge_every_minutes: float = Field(default=60, gt=0)
+    """How often the retention purge runs."""
     digest_time: str = Field(default="16:00", pattern=r"^\d{2}:\d{2}$")
     """When (school time) the daily digest of medium and low flags goes to SLT."""
     escalate_after_minutes: float = Field(default=30, gt=0)

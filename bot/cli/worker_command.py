@@ -1,4 +1,5 @@
-"""``schoolgate worker``: migrate the database, then deliver the outbox until stopped.
+"""``schoolgate worker``: migrate the database, then deliver the outbox (and run the retention
+purge) until stopped.
 
 ``serve`` delivers the outbox too; a worker is for delivering from another process or machine
 (or several: they share the work through the database and never send a row twice at once).
@@ -21,7 +22,8 @@ from bot.settings import Settings, get_settings
 @click.command()
 @reports_errors
 def worker() -> None:
-    """Deliver queued messages (alerts, reminders, notices) until Ctrl-C; receive nothing."""
+    """Deliver queued messages (alerts, reminders, notices) and purge what is past its retention
+    period, until Ctrl-C; receive nothing."""
     from bot.cli.database import describe_database, migrate
 
     settings = get_settings()
@@ -39,6 +41,8 @@ async def _deliver_until_stopped(settings: Settings) -> None:
     from telegram.error import InvalidToken, TelegramError
 
     from bot.channels.telegram.delivery import CHANNEL, TelegramSender, telegram_bot
+    from bot.jobs import Housekeeping
+    from bot.runtime import retention_defaults
     from bot.services.dispatcher import Dispatcher, Sender
     from bot.store.db import create_engine, session_factory
     from bot.store.repositories.outbox import OutboxRepository
@@ -80,8 +84,11 @@ async def _deliver_until_stopped(settings: Settings) -> None:
             if senders
             else "==> nothing to deliver on; Ctrl-C to stop"
         )
+        housekeeping = Housekeeping(
+            sessions, retention_defaults(settings), every=settings.purge_every_minutes * 60
+        )
         try:
-            await dispatcher.run_forever(stop)
+            await asyncio.gather(dispatcher.run_forever(stop), housekeeping.run_forever(stop))
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

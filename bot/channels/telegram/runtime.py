@@ -31,8 +31,8 @@ from bot.services.closure import ACTIVE, due_closures, record_step
 from bot.services.digest import escalate, queue_digests
 from bot.services.dispatcher import Dispatcher, Sender
 from bot.services.moderation import Retention
+from bot.services.notices import current_notice
 from bot.services.outbox import enqueue
-from bot.services.retention import purge_expired
 from bot.services.schools import EngineCache
 from bot.store.db import transaction
 from bot.store.models import Chat, ChatClosure, ClosureStatus, InboxStatus, utcnow
@@ -102,7 +102,7 @@ class TelegramRuntime:
         self.bot: Bot = telegram_bot(token, api_base_url)
         self.remind_every = remind_every
         self.sweep_every = sweep_every
-        """Seconds between housekeeping sweeps (leaving, closures, digests, retention); None
+        """Seconds between housekeeping sweeps (leaving, closures, digests); None
         runs none in the background, for tests that take each step themselves."""
         self.digest_time = digest_time
         self.escalate_after = escalate_after
@@ -307,29 +307,31 @@ class TelegramRuntime:
                 await self.leave_unregistered(utcnow())
                 await self.advance_closures(utcnow())
                 await self.summarise_and_escalate(utcnow())
-                async with transaction(self.sessions) as session:
-                    await purge_expired(session, utcnow())
             except DATABASE_DOWN as error:
                 log.error("database unavailable while sweeping (%s)", error)
             await asyncio.sleep(every)
 
     async def refresh_notices(self) -> int:
-        """Chats registered under an older notice get the current one, and members agree anew.
+        """Chats registered under an older notice get their school's current one, and members
+        agree anew.
 
-        A school rewords the notice by giving it a new version in config/texts; consent to the
-        old words does not count as consent to the new ones.
+        The notice is the school's own (set in the admin pages, which post it at once) or the
+        one in config/texts, reworded there with a new version; consent to the old words does
+        not count as consent to the new ones.
         """
         assert self.handler is not None, "start() first"
-        version = self.texts.notice.version
         actions: list[Action] = []
         async with transaction(self.sessions) as session:
             schools = SchoolRepository(session)
             for chat in await ChatRepository(session).registered(PLATFORM):
-                if chat.notice_version == version or chat.school_id is None:
+                if chat.school_id is None:
+                    continue
+                school = await schools.get(chat.school_id)
+                version = current_notice(school, self.texts.notice).version
+                if chat.notice_version == version:
                     continue
                 old, chat.notice_version = chat.notice_version, version
-                school = await schools.get(chat.school_id)
-                actions.append(self.handler.notice(chat, school.name if school else ""))
+                actions.append(self.handler.notice(chat, school))
                 await AuditRepository(session).record(
                     "system", "chat.notice_updated", f"chat:{chat.id}", chat.school_id,
                     old_version=old, new_version=version,
