@@ -14,6 +14,8 @@ from bot.policy_files import build_engine, load_lexicons, load_school
 from bot.store.db import session_factory
 from tests.database import empty_all_tables, migrated_engine, postgres_database, sqlite_url
 
+pytest_plugins = ["tests.webapp"]
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
 DATA = Path(__file__).resolve().parent / "data"
