@@ -1,21 +1,28 @@
-"""Alerts to SLT (and the DSL) about flags, queued in the flag's own transaction."""
+"""Alerts to SLT (and the DSL) about flags, queued in the flag's own transaction.
+
+Each school decides how soon it hears of each rule (at once, in the daily digest, or only in the
+flag queue), which rules also go to its DSL, and each member of staff on which channels.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.policy import RuleId
+from bot.policy import RuleId, Severity
 from bot.services.outbox import enqueue
-from bot.store.models import Chat, ChatMember, Flag, FlagReason, StaffMember
+from bot.services.school_settings import AlertTiming, SchoolSettings, settings_of
+from bot.store.models import Chat, ChatMember, Flag, FlagReason, School, StaffMember
 from bot.texts import TelegramTexts
 
-# Flags that also go to the Designated Safeguarding Lead.
+# Flags that also go to the Designated Safeguarding Lead, unless the school chooses otherwise.
 SAFEGUARDING_RULES = frozenset({RuleId.CONFIDENTIAL_INFO, RuleId.HARASSMENT_CAMPAIGN})
 ALERT_DATA = "flag"
+TELEGRAM, EMAIL = "telegram", "email"
 
 
 class AlertAction(StrEnum):
@@ -35,18 +42,44 @@ class AlertContext:
     text: str
 
 
+async def school_settings(session: AsyncSession, school_id: int) -> SchoolSettings:
+    school = await session.get(School, school_id)
+    return settings_of(school) if school is not None else SchoolSettings()
+
+
+def flag_timing(settings: SchoolSettings, reasons: Iterable[FlagReason]) -> AlertTiming:
+    """How soon SLT hear of a flag: at once if any of its rules says so, else in the digest if
+    any rule says so, else only in the flag queue."""
+    timings = set()
+    for reason in reasons:
+        try:
+            rule, severity = RuleId(reason.rule), Severity.parse(reason.severity)
+        except ValueError:  # a rule retired since the flag was raised
+            continue
+        timings.add(settings.alert_timing(rule, severity))
+    return next(
+        (timing for timing in (AlertTiming.NOW, AlertTiming.DIGEST) if timing in timings),
+        AlertTiming.NONE,
+    )
+
+
 async def recipients(
     session: AsyncSession, school_id: int, rules: set[str], *, by_email: bool = False
 ) -> list[StaffMember]:
-    """SLT, and the DSL for safeguarding matters, who can be reached: in Telegram (a linked
-    account) or, with ``by_email``, by e-mail (an address in the school file)."""
-    reachable = StaffMember.email if by_email else StaffMember.telegram_user_id
+    """SLT, and the DSL where the school routes one of ``rules`` to them, who take alerts on
+    this channel and can be reached on it: in Telegram (a linked account) or, with
+    ``by_email``, by e-mail (an address in the school file)."""
+    channel, reachable = (
+        (EMAIL, StaffMember.email) if by_email else (TELEGRAM, StaffMember.telegram_user_id)
+    )
+    routed = (await school_settings(session, school_id)).routed_to_dsl(SAFEGUARDING_RULES)
+    to_dsl = bool(rules & {str(rule) for rule in routed})
     query = select(StaffMember).where(StaffMember.school_id == school_id, reachable.is_not(None))
-    safeguarding = bool(rules & {str(rule) for rule in SAFEGUARDING_RULES})
     return [
         member
         for member in await session.scalars(query.order_by(StaffMember.id))
-        if member.slt or (safeguarding and member.dsl)
+        if (member.slt or (to_dsl and member.dsl))
+        and (member.alert_channels is None or channel in member.alert_channels)
     ]
 
 
@@ -78,19 +111,22 @@ def alert_buttons(texts: TelegramTexts, flag_id: int) -> list[tuple[str, str]]:
 async def alert_now(
     session: AsyncSession, texts: TelegramTexts, alert: AlertContext, *, email: bool = False
 ) -> int:
-    """Queue an alert to each recipient of a high-severity flag (in Telegram where they have
-    linked it, and by e-mail too when ``email`` is on); how many were queued."""
-    if alert.flag.severity != "high" or alert.chat.school_id is None:
+    """Queue an alert to each recipient of a flag the school hears of at once (in Telegram where
+    they have linked it, and by e-mail too when ``email`` is on); how many were queued."""
+    school_id = alert.chat.school_id
+    if school_id is None:
+        return 0
+    settings = await school_settings(session, school_id)
+    if flag_timing(settings, alert.reasons) is not AlertTiming.NOW:
         return 0
     rules = {r.rule for r in alert.reasons}
-    school_id = alert.chat.school_id
     deliveries = [
-        ("telegram", member, str(member.telegram_user_id))
+        (TELEGRAM, member, str(member.telegram_user_id))
         for member in await recipients(session, school_id, rules)
     ]
     if email:
         deliveries += [
-            ("email", member, str(member.email))
+            (EMAIL, member, str(member.email))
             for member in await recipients(session, school_id, rules, by_email=True)
         ]
     for channel, member, address in deliveries:

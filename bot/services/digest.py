@@ -1,4 +1,5 @@
-"""The daily digest of medium and low flags, and escalation of alerts nobody acknowledged."""
+"""The daily digest of flags each school hears of once a day, and escalation of alerts nobody
+acknowledged. Each school may set its own digest time and escalation delay."""
 
 from __future__ import annotations
 
@@ -9,26 +10,33 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.services.alerts import AlertContext, alert_buttons, alert_text, recipients
+from bot.services.alerts import AlertContext, alert_buttons, alert_text, flag_timing, recipients
 from bot.services.outbox import enqueue
+from bot.services.school_settings import AlertTiming, settings_of
 from bot.store.models import Chat, ChatMember, Flag, FlagStatus, School, StoredMessage
 from bot.texts import TelegramTexts
-
-DIGEST_SEVERITIES = ("medium", "low")
 
 
 async def queue_digests(
     session: AsyncSession, texts: TelegramTexts, digest_time: time, now: datetime
 ) -> int:
-    """Once a day, at ``digest_time`` in each school's time zone, a summary to each linked SLT
-    member of the medium and low flags still open from the last day. Idempotent per day."""
+    """Once a day, at each school's digest time (``digest_time`` unless it set its own) in its
+    time zone, a summary to each linked SLT member of the flags still open from the last day
+    that the school hears of in the digest. Idempotent per day."""
     queued = 0
-    for school in await session.scalars(select(School)):
+    for school in await session.scalars(select(School).order_by(School.id)):
+        settings = settings_of(school)
         zone = ZoneInfo(school.config["school"].get("timezone", "Europe/London"))
         local = now.astimezone(zone)
-        if local.time() < digest_time:
+        if local.time() < settings.digest_clock(digest_time):
             continue
-        flags = await _open_flags(session, school.id, DIGEST_SEVERITIES, now - timedelta(days=1))
+        flags = [
+            (flag, chat, sender)
+            for flag, chat, sender in await _open_flags(
+                session, school.id, since=now - timedelta(days=1)
+            )
+            if flag_timing(settings, flag.reasons) is AlertTiming.DIGEST
+        ]
         if not flags:
             continue
         lines = []
@@ -56,51 +64,54 @@ async def queue_digests(
 async def escalate(
     session: AsyncSession, texts: TelegramTexts, after: timedelta, now: datetime
 ) -> int:
-    """Send once more, to every recipient, each high-severity alert still open after ``after``."""
+    """Send once more, to every recipient, each alert still open after the school's own delay
+    (``after`` unless it set one)."""
     queued = 0
-    query = (
-        select(Flag, Chat, ChatMember)
-        .join(Chat, Chat.id == Flag.chat_id)
-        .join(ChatMember, ChatMember.id == Flag.member_id)
-        .where(
-            Flag.status == FlagStatus.OPEN, Flag.severity == "high", Flag.created_at <= now - after
+    for school in await session.scalars(select(School).order_by(School.id)):
+        settings = settings_of(school)
+        wait = (
+            timedelta(minutes=settings.escalate_after_minutes)
+            if settings.escalate_after_minutes
+            else after
         )
-        .options(selectinload(Flag.reasons))
-    )
-    for flag, chat, sender in await session.execute(query):
-        if chat.school_id is None:
-            continue
-        stored = await session.get(StoredMessage, flag.message_id)
-        context = AlertContext(
-            flag, list(flag.reasons), chat, sender, (stored.text if stored else "") or ""
-        )
-        minutes = round(after.total_seconds() / 60)
-        text = texts.escalation.format(minutes=minutes, alert=alert_text(texts, context))
-        for member in await recipients(session, chat.school_id, {r.rule for r in flag.reasons}):
-            await enqueue(
-                session, key=f"escalation:{flag.id}:{member.id}", channel="telegram",
-                recipient=str(member.telegram_user_id), text=text, purpose="alert",
-                buttons=alert_buttons(texts, flag.id), school_id=chat.school_id,
-                flag_id=flag.id, staff_id=member.id, now=now,
-            )  # fmt: skip
-            queued += 1
+        for flag, chat, sender in await _open_flags(session, school.id, until=now - wait):
+            if flag_timing(settings, flag.reasons) is not AlertTiming.NOW:
+                continue  # never alerted, so nothing to send again
+            stored = await session.get(StoredMessage, flag.message_id)
+            context = AlertContext(
+                flag, list(flag.reasons), chat, sender, (stored.text if stored else "") or ""
+            )
+            minutes = round(wait.total_seconds() / 60)
+            text = texts.escalation.format(minutes=minutes, alert=alert_text(texts, context))
+            for member in await recipients(session, school.id, {r.rule for r in flag.reasons}):
+                await enqueue(
+                    session, key=f"escalation:{flag.id}:{member.id}", channel="telegram",
+                    recipient=str(member.telegram_user_id), text=text, purpose="alert",
+                    buttons=alert_buttons(texts, flag.id), school_id=school.id,
+                    flag_id=flag.id, staff_id=member.id, now=now,
+                )  # fmt: skip
+                queued += 1
     return queued
 
 
 async def _open_flags(
-    session: AsyncSession, school_id: int, severities: tuple[str, ...], since: datetime
+    session: AsyncSession,
+    school_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[tuple[Flag, Chat, ChatMember]]:
+    """The school's open flags raised from ``since`` and up to ``until``, oldest first."""
     query = (
         select(Flag, Chat, ChatMember)
         .join(Chat, Chat.id == Flag.chat_id)
         .join(ChatMember, ChatMember.id == Flag.member_id)
-        .where(
-            Chat.school_id == school_id,
-            Flag.status == FlagStatus.OPEN,
-            Flag.severity.in_(severities),
-            Flag.created_at >= since,
-        )
+        .where(Chat.school_id == school_id, Flag.status == FlagStatus.OPEN)
         .options(selectinload(Flag.reasons))
         .order_by(Flag.id)
     )
+    if since is not None:
+        query = query.where(Flag.created_at >= since)
+    if until is not None:
+        query = query.where(Flag.created_at <= until)
     return [(flag, chat, sender) for flag, chat, sender in await session.execute(query)]

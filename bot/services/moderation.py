@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.policy import ChatMessage, PolicyEngine, RuleId, Verdict
+from bot.services.school_settings import RetentionSettings
 from bot.store.models import Chat, ChatMember, Flag, FlagReason, FlagStatus, StoredMessage
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.flags import FlagRepository
@@ -18,6 +19,15 @@ from bot.store.repositories.messages import MessageRepository
 class Retention:
     metadata: timedelta
     flags: timedelta
+
+    def for_school(self, school: RetentionSettings) -> Retention:
+        """These (the installation's) periods, with the school's own where it has set them."""
+        return Retention(
+            metadata=timedelta(days=school.metadata_days)
+            if school.metadata_days
+            else self.metadata,
+            flags=timedelta(days=school.flag_days) if school.flag_days else self.flags,
+        )
 
 
 async def _with_frequent_contact(

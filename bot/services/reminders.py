@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.policy import RuleId, Verdict
 from bot.policy.calendar import WorkingCalendar
 from bot.services.outbox import enqueue
+from bot.services.school_settings import SchoolSettings
 from bot.store.models import Chat, ChatMember, OutboxMessage
 from bot.texts import TelegramTexts
 
@@ -67,15 +68,28 @@ async def remind(
     sent_at: datetime,
     every: timedelta,
     now: datetime,
+    school: SchoolSettings | None = None,
 ) -> OutboxMessage | None:
-    """Queue one reminder for the most specific rule this message breaks, unless the member
-    had a reminder about it within ``every``."""
+    """Queue one reminder for the most specific rule this message breaks that the school
+    reminds senders of (in its own words where it has reworded it), unless the member had a
+    reminder about it within ``every``."""
+    chosen = school or SchoolSettings()
     broken = set(verdict.rules)
-    rule = next((r for r in REMINDED_RULES if r in broken and str(r) in texts.reminders), None)
+    rule = next(
+        (
+            r
+            for r in REMINDED_RULES
+            if r in broken
+            and chosen.rule(r).remind
+            and (r in chosen.reminders or r in texts.reminders)
+        ),
+        None,
+    )
     if rule is None or await recently_reminded(session, member.id, str(rule), now - every):
         return None
     who = " and ".join(verdict.contacted_staff) or "Staff"
-    text = texts.reminders[str(rule)].format(
+    template = chosen.reminders.get(rule) or texts.reminders[str(rule)]
+    text = template.format(
         name=member.display_name.split()[0] if member.display_name else "there",
         platforms=" or ".join(platforms),
         who=who,

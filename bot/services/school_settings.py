@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping
 from datetime import time
 from enum import StrEnum
+from string import Formatter
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInputError
@@ -25,6 +28,54 @@ from bot.store.repositories.audit import AuditRepository
 log = logging.getLogger(__name__)
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+# Control characters (other than line breaks and tabs) have no place in a message, and a
+# database may refuse some of them (PostgreSQL: NUL).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+NOTICE_PLACEHOLDERS = ("school", "metadata_days", "flag_days")
+REMINDER_PLACEHOLDERS = ("name", "platforms", "who", "when")
+
+
+def check_plain(text: str) -> str:
+    """``text`` if it has no control characters (ValueError if it has)."""
+    if _CONTROL.search(text):
+        raise ValueError("has a control character; write plain text")
+    return text
+
+
+def check_placeholders(text: str, allowed: tuple[str, ...]) -> str:
+    """``text`` if every {placeholder} in it is one of ``allowed`` (each may be left out), so
+    that filling it in can never fail or reach beyond the values given."""
+    check_plain(text)
+    known = ", ".join(f"{{{name}}}" for name in allowed)
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in Formatter().parse(text)]
+    except ValueError:
+        raise ValueError(
+            f"a {{ or }} does not belong to a placeholder (placeholders: {known}; "
+            "write {{ or }} for a brace itself)"
+        ) from None
+    for name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in allowed or spec or conversion:
+            written = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            shown = "{" + written + "}"
+            raise ValueError(f"{shown} is not a placeholder you can use here (use {known})")
+    return text
+
+
+def _notice_placeholders(text: str) -> str:
+    return check_placeholders(text, NOTICE_PLACEHOLDERS)
+
+
+def _reminder_placeholders(text: str) -> str:
+    return check_placeholders(text, REMINDER_PLACEHOLDERS)
+
+
+ReminderText = Annotated[
+    str, Field(min_length=1, max_length=1000), AfterValidator(_reminder_placeholders)
+]
 
 
 class AlertTiming(StrEnum):
@@ -67,7 +118,9 @@ class RetentionSettings(_Model):
 class NoticeText(_Model):
     version: str = Field(min_length=1, max_length=32)
     """A new version asks every member to agree again."""
-    text: str = Field(min_length=20, max_length=4000)
+    text: Annotated[
+        str, Field(min_length=20, max_length=4000), AfterValidator(_notice_placeholders)
+    ]
 
 
 class SchoolSettings(_Model):
@@ -83,7 +136,10 @@ class SchoolSettings(_Model):
     """Rules whose flags also go to the DSL; None: confidential-info and harassment-campaign."""
     notice: NoticeText | None = None
     """None: the notice in config/texts."""
-    reminders: dict[RuleId, str] = Field(default_factory=dict)
+    notices_written: int = Field(default=0, ge=0)
+    """How many times the school has changed its notice: numbers the next version, so that a
+    version is never used twice for different words."""
+    reminders: dict[RuleId, ReminderText] = Field(default_factory=dict)
     """Reworded reminders, by rule; the rest as in config/texts."""
 
     @field_validator("digest_time")
@@ -127,6 +183,22 @@ class SchoolSettings(_Model):
     def digest_clock(self, default: time) -> time:
         return time.fromisoformat(self.digest_time) if self.digest_time else default
 
+    def routed_to_dsl(self, default: frozenset[RuleId]) -> frozenset[RuleId]:
+        """The rules whose flags also go to the DSL."""
+        return frozenset(self.dsl_rules) if self.dsl_rules is not None else default
+
+    def changed(self, **fields: object) -> SchoolSettings:
+        """These settings with ``fields`` replaced, validated as a whole (BadInputError names
+        each problem by field)."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        data.update(
+            {
+                name: value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+                for name, value in fields.items()
+            }
+        )
+        return validated_settings(data)
+
 
 def settings_of(school: School) -> SchoolSettings:
     """The school's settings; stored data that no longer validates falls back to the defaults
@@ -159,3 +231,59 @@ async def save_settings(
     await AuditRepository(session).record(
         actor, "school.settings_changed", f"school:{school.id}", school.id, changed=what
     )
+
+
+async def save_reminders(
+    session: AsyncSession,
+    school: School,
+    reminders: Mapping[RuleId, str],
+    defaults: Mapping[str, str],
+    actor: str,
+) -> None:
+    """The school's own words for the reminders in ``defaults`` (the installation's, by rule);
+    a blank text, or the installation's own, means the installation's."""
+    own: dict[str, str] = {}
+    for rule, text in reminders.items():
+        if str(rule) not in defaults:
+            raise BadInputError(f"reminders.{rule}: there is no reminder for this rule")
+        cleaned = text.strip()
+        if cleaned and cleaned != defaults[str(rule)].strip():
+            own[str(rule)] = cleaned
+    changed = settings_of(school).changed(reminders=own)
+    await save_settings(session, school, changed, actor, "reminders")
+
+
+async def save_retention(
+    session: AsyncSession,
+    school: School,
+    *,
+    metadata_days: int | None,
+    flag_days: int | None,
+    audit_days: int | None,
+    actor: str,
+) -> None:
+    """How long the school keeps what it keeps; None: the installation's period."""
+    retention = {"metadata_days": metadata_days, "flag_days": flag_days, "audit_days": audit_days}
+    changed = settings_of(school).changed(retention=retention)
+    await save_settings(session, school, changed, actor, "retention")
+
+
+async def save_alert_routing(
+    session: AsyncSession,
+    school: School,
+    *,
+    dsl_rules: Iterable[RuleId],
+    default_dsl_rules: frozenset[RuleId],
+    escalate_after_minutes: float | None,
+    digest_time: str | None,
+    actor: str,
+) -> None:
+    """Which rules also go to the DSL, when an unacknowledged alert is sent again, and when
+    the digest goes; None (or the installation's own choice of rules): the installation's."""
+    chosen = frozenset(dsl_rules)
+    changed = settings_of(school).changed(
+        dsl_rules=None if chosen == default_dsl_rules else sorted(chosen),
+        escalate_after_minutes=escalate_after_minutes,
+        digest_time=digest_time or None,
+    )
+    await save_settings(session, school, changed, actor, "alert routing")

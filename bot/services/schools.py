@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.errors import BadInputError
 from bot.policy import PolicyEngine, SchoolConfig
 from bot.policy.config import PolicyConfig
-from bot.policy.lexicon import LexiconData
+from bot.policy.lexicon import LexiconData, LexiconError
+from bot.policy.patterns import PatternError
 from bot.policy.profanity import ProfanityModel
 from bot.policy_files import describe_validation_error
+from bot.services.school_settings import SchoolSettings, settings_of
 from bot.store.models import School, StaffMember, utcnow
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.schools import SchoolRepository
+
+log = logging.getLogger(__name__)
 
 
 def slug_for(name: str) -> str:
@@ -86,7 +91,8 @@ async def _sync_staff(session: AsyncSession, school: School, config: SchoolConfi
 
 @dataclass
 class EngineCache:
-    """One compiled policy engine per school, rebuilt when the school's data changes."""
+    """One compiled policy engine per school, with the school's own rule settings, rebuilt when
+    the school's data changes (saving its school file or settings moves ``updated_at``)."""
 
     lexicons: LexiconData
     policy: PolicyConfig
@@ -98,9 +104,25 @@ class EngineCache:
     def for_school(self, school: School) -> PolicyEngine:
         stamp = school.updated_at.isoformat()
         cached = self._engines.get(school.id)
-        if cached is None or cached[0] != stamp:
-            config = SchoolConfig.model_validate(school.config)
-            engine = PolicyEngine(config, self.lexicons, self.policy, self.profanity)
-            self._engines[school.id] = (stamp, engine)
-            return engine
-        return cached[1]
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        config = SchoolConfig.model_validate(school.config)
+        chosen = settings_of(school)
+        try:
+            engine = self.build(config, chosen)
+        except (LexiconError, PatternError) as error:
+            # Terms are checked when saved, but a list they extend may have left the lexicons
+            # since: checking messages without the school's terms beats not checking them.
+            log.error("school %s: its extra lexicon terms are ignored: %s", school.id, error)
+            engine = self.build(config, chosen.model_copy(update={"lexicons": {}}))
+        self._engines[school.id] = (stamp, engine)
+        return engine
+
+    def build(self, config: SchoolConfig, settings: SchoolSettings) -> PolicyEngine:
+        """An engine for ``config`` with the school's ``settings`` laid over the installation's
+        policy. Raises LexiconError or PatternError for extra terms that cannot be compiled."""
+        return PolicyEngine(config, self.lexicons, settings.policy(self.policy), self.profanity)
+
+    def remember(self, school: School, engine: PolicyEngine) -> None:
+        """Use ``engine``, just built from the school's data as it now is, until that changes."""
+        self._engines[school.id] = (school.updated_at.isoformat(), engine)

@@ -8,6 +8,8 @@ fails is reported to the dispatcher as RetryLater or PermanentFailure.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
@@ -28,6 +30,8 @@ from bot.store.models import OutboxMessage
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 CHANNEL = "telegram"
+DELETE = "delete"
+"""The purpose of an outbox row that deletes a message rather than sending one."""
 
 
 def telegram_bot(token: str, api_base_url: str) -> Bot:
@@ -63,35 +67,59 @@ class TelegramSender:
         self.bot = bot
 
     async def send(self, message: OutboxMessage) -> str | None:
-        reply = (
-            ReplyParameters(int(message.reply_to), allow_sending_without_reply=True)
-            if message.reply_to
-            else None
-        )
-        try:
+        """Send ``message``; a row whose purpose is "delete" instead deletes the message
+        ``reply_to`` from the chat ``recipient``."""
+        with _outcomes():
+            if message.purpose == DELETE:
+                await self._delete(message)
+                return None
+            reply = (
+                ReplyParameters(int(message.reply_to), allow_sending_without_reply=True)
+                if message.reply_to
+                else None
+            )
             sent = await self.bot.send_message(
                 _chat_id(message.recipient),
                 message.text,
                 reply_markup=keyboard(message.buttons),
                 reply_parameters=reply,
             )
-        except RetryAfter as error:
-            after = error.retry_after
-            wait = after if isinstance(after, timedelta) else timedelta(seconds=after)
-            raise RetryLater(wait, f"flood control: {error.message}") from error
-        except Forbidden as error:  # blocked by the user, removed from the group
-            raise PermanentFailure(error.message) from error
-        except BadRequest as error:  # chat not found, and the like (BadRequest is a NetworkError)
-            raise PermanentFailure(f"Bad Request: {error.message}") from error
-        except ChatMigrated as error:
+            return str(sent.message_id)
+
+    async def _delete(self, message: OutboxMessage) -> None:
+        if not (message.reply_to or "").isdigit():
+            raise PermanentFailure(f"no message to delete was named: {message.reply_to!r}")
+        try:
+            await self.bot.delete_message(_chat_id(message.recipient), int(message.reply_to or 0))
+        except BadRequest as error:
+            # Deleted already, older than 48 hours, or the bot lost its admin right.
             raise PermanentFailure(
-                f"the group became a supergroup, now chat {error.new_chat_id}"
+                f"the message could not be deleted (already gone, older than 48 hours, or the "
+                f"bot is no longer an admin): {error.message}"
             ) from error
-        except InvalidToken as error:
-            # The token was revoked or mistyped: every row would fail the same way, so keep
-            # them waiting until someone fixes the configuration.
-            raise RetryLater(None, f"invalid bot token: {error.message}") from error
-        except TelegramError as error:
-            # Timeouts, connection failures and HTTP 5xx (PTB raises NetworkError for them).
-            raise RetryLater(None, f"{type(error).__name__}: {error.message}") from error
-        return str(sent.message_id)
+
+
+@contextmanager
+def _outcomes() -> Iterator[None]:
+    """Telegram's errors as the dispatcher's outcomes: try again later, or give up."""
+    try:
+        yield
+    except RetryAfter as error:
+        after = error.retry_after
+        wait = after if isinstance(after, timedelta) else timedelta(seconds=after)
+        raise RetryLater(wait, f"flood control: {error.message}") from error
+    except Forbidden as error:  # blocked by the user, removed from the group
+        raise PermanentFailure(error.message) from error
+    except BadRequest as error:  # chat not found, and the like (BadRequest is a NetworkError)
+        raise PermanentFailure(f"Bad Request: {error.message}") from error
+    except ChatMigrated as error:
+        raise PermanentFailure(
+            f"the group became a supergroup, now chat {error.new_chat_id}"
+        ) from error
+    except InvalidToken as error:
+        # The token was revoked or mistyped: every row would fail the same way, so keep
+        # them waiting until someone fixes the configuration.
+        raise RetryLater(None, f"invalid bot token: {error.message}") from error
+    except TelegramError as error:
+        # Timeouts, connection failures and HTTP 5xx (PTB raises NetworkError for them).
+        raise RetryLater(None, f"{type(error).__name__}: {error.message}") from error

@@ -17,19 +17,20 @@ from telegram import Chat as TelegramChat
 from telegram import ChatMember as TelegramChatMember
 from telegram import ChatMemberUpdated, Message, Update, User
 
-from bot.channels.telegram.actions import Action, Answer, Delete, Say
+from bot.channels.telegram.actions import Action, Answer, Say
 from bot.channels.telegram.translate import chat_message
-from bot.services import consent
+from bot.services import consent, review
 from bot.services.alerts import ALERT_DATA, AlertAction, AlertContext, alert_now
 from bot.services.moderation import Retention, check_message
+from bot.services.notices import agree_button, current_notice, notice_text, retention_of
 from bot.services.registration import Outcome, register_chat
-from bot.services.reminders import remind, to_sender
+from bot.services.reminders import remind
+from bot.services.school_settings import settings_of
 from bot.services.schools import EngineCache
 from bot.services.staff_links import link_account, linked_staff
-from bot.store.models import Chat, ChatMember, ChatStatus, FlagStatus, StoredMessage
+from bot.store.models import Chat, ChatMember, ChatStatus, School
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ChatRepository
-from bot.store.repositories.flags import FlagRepository
 from bot.store.repositories.members import MemberRepository
 from bot.store.repositories.schools import SchoolRepository
 from bot.texts import TelegramTexts
@@ -39,8 +40,6 @@ log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 GROUP_TYPES = (TelegramChat.GROUP, TelegramChat.SUPERGROUP)
 CONSENT_DATA = "consent"
-# Telegram lets a bot delete a message for 48 hours after it was sent.
-DELETE_WITHIN = timedelta(hours=48)
 IsGroupAdmin = Callable[[int, int], Awaitable[bool]]
 CountMembers = Callable[[int], Awaitable[int | None]]
 
@@ -213,7 +212,9 @@ class TelegramUpdateHandler:
             registered = self.texts.registered.format(
                 school=result.school.name, class_name=result.class_name
             )
-            return [Say(message.chat.id, registered, reply), self.notice(chat, result.school.name)]
+            # Members agree to the school's own notice where it has one.
+            chat.notice_version = current_notice(result.school, self.texts.notice).version
+            return [Say(message.chat.id, registered, reply), self.notice(chat, result.school)]
         if result.outcome is Outcome.ALREADY and result.school is not None:
             text = self.texts.already_registered.format(school=result.school.name)
             return [Say(message.chat.id, text, reply)]
@@ -223,21 +224,17 @@ class TelegramUpdateHandler:
         }.get(result.outcome, self.texts.bad_code)
         return [Say(message.chat.id, text, reply)]
 
-    def notice(self, chat: Chat, school_name: str) -> Say:
-        """The consent notice for ``chat``, with its "I agree" button."""
-        text = self._notice_text(school_name)
+    def notice(self, chat: Chat, school: School | None) -> Say:
+        """The consent notice for ``chat`` (its school's own words where it has them), with its
+        "I agree" button."""
+        text = self._notice_text(school)
         return Say(int(chat.platform_chat_id), text, button=self._agree_button(chat.notice_version))
 
-    def _notice_text(self, school_name: str) -> str:
-        retention = self.settings.retention
-        return self.texts.notice.text.format(
-            school=school_name,
-            metadata_days=retention.metadata.days,
-            flag_days=retention.flags.days,
-        )
+    def _notice_text(self, school: School | None) -> str:
+        return notice_text(school, self.texts.notice, self.settings.retention)
 
     def _agree_button(self, version: str | None) -> tuple[str, str]:
-        return (self.texts.notice.button, f"{CONSENT_DATA}:{version or self.texts.notice.version}")
+        return agree_button(self.texts.notice, version or self.texts.notice.version)
 
     async def _consent_command(
         self, session: AsyncSession, message: Message, _: str, now: datetime
@@ -275,7 +272,7 @@ class TelegramUpdateHandler:
         school = (
             await SchoolRepository(session).get(chat.school_id) if chat and chat.school_id else None
         )
-        text = self._notice_text(school.name if school else "your school")
+        text = self._notice_text(school)
         # Only a registered chat has a notice to agree to; elsewhere it is for reading.
         button = self._agree_button(chat.notice_version) if chat else None
         return [Say(message.chat.id, text, message.message_id, button=button)]
@@ -334,7 +331,7 @@ class TelegramUpdateHandler:
         if version != chat.notice_version:
             # A button under an old notice: show the current one instead of agreeing to it.
             school = await SchoolRepository(session).get(chat.school_id or 0)
-            return [Answer(query.id, ""), self.notice(chat, school.name if school else "")]
+            return [Answer(query.id, ""), self.notice(chat, school)]
         member = await self._member(session, chat, query.from_user)
         return [Answer(query.id, await self._agree(session, chat, member, "button", now))]
 
@@ -342,81 +339,41 @@ class TelegramUpdateHandler:
         self, session: AsyncSession, callback_id: str, user: User, data: str, now: datetime
     ) -> list[Action]:
         """An SLT member pressed a button under an alert: acknowledge, not a breach, remind the
-        sender, or have the message removed."""
+        sender, have the message removed or ask the sender to a meeting (``review`` does it)."""
         flag_id, _, action = data.partition(":")
-        flag = (
-            await FlagRepository(session).with_reasons(int(flag_id)) if flag_id.isdigit() else None
-        )
-        chat = await ChatRepository(session).get(flag.chat_id) if flag else None
+        case = await review.find_case(session, int(flag_id)) if flag_id.isdecimal() else None
         staff = next(
             (s for s in await linked_staff(session, user.id)
-             if chat is not None and s.school_id == chat.school_id and (s.slt or s.dsl)),
+             if case is not None and s.school_id == case.school_id and (s.slt or s.dsl)
+             and (s.dsl or not case.flag.safeguarding)),
             None,
         )  # fmt: skip
-        if flag is None or chat is None or staff is None or action not in set(AlertAction):
+        if case is None or staff is None or action not in set(AlertAction):
             return [Answer(callback_id, self.texts.alert_not_yours)]
-        sender = await MemberRepository(session).get(flag.member_id)
+        reviewer = review.Reviewer(f"staff:{staff.id}", staff.name)
         done = self.texts.alert_done
-        audit = AuditRepository(session)
-        actor = f"staff:{staff.id}"
-        if action == AlertAction.ACKNOWLEDGE:
-            flag.status = FlagStatus.ACKNOWLEDGED
-            await audit.record(actor, "flag.acknowledged", f"flag:{flag.id}", chat.school_id)
-            return [Answer(callback_id, done.acknowledge.format(name=staff.name))]
-        if action == AlertAction.FALSE_POSITIVE:
-            flag.status = FlagStatus.FALSE_POSITIVE
-            await audit.record(
-                actor, "flag.false_positive", f"flag:{flag.id}", chat.school_id,
-                rules=[r.rule for r in flag.reasons],
+        if action in (AlertAction.ACKNOWLEDGE, AlertAction.FALSE_POSITIVE):
+            acknowledge = action == AlertAction.ACKNOWLEDGE
+            await review.decide(
+                session, case,
+                review.Decision.ACKNOWLEDGE if acknowledge else review.Decision.FALSE_POSITIVE,
+                reviewer, note=None if acknowledge else "marked from the Telegram alert",
+                texts=self.texts, email=self.settings.email_alerts, now=now,
             )  # fmt: skip
-            return [Answer(callback_id, done.false_positive.format(name=staff.name))]
-        if sender is None:
-            return [Answer(callback_id, self.texts.alert_not_yours)]
-        stored = await session.get(StoredMessage, flag.message_id)
-        clause = flag.reasons[0].clause if flag.reasons else ""
-        if action == AlertAction.MEET:
-            school = await SchoolRepository(session).get(chat.school_id or 0)
-            config = school.config if school else {}
-            text = self.texts.meeting_request.format(
-                name=_first_name(sender),
-                school=school.name if school else "The school",
-                chat=chat.title,
-                platforms=" or ".join(config.get("permitted_platforms", [])),
-            )
-            await to_sender(
-                session, chat, sender, _platform_id(stored), key=f"meet:{flag.id}", text=text,
-                purpose="meeting",
-            )  # fmt: skip
-            await audit.record(actor, "flag.meeting_requested", f"flag:{flag.id}", chat.school_id)
-            return [Answer(callback_id, done.meet.format(sender=sender.display_name))]
-        if action == AlertAction.REMIND:
-            text = self.texts.reminder_general.format(name=_first_name(sender), clause=clause)
-            await to_sender(
-                session, chat, sender, _platform_id(stored), key=f"remind:{flag.id}", text=text,
-                purpose="reminder",
-            )  # fmt: skip
-            await audit.record(actor, "flag.reminder_sent", f"flag:{flag.id}", chat.school_id)
-            return [Answer(callback_id, done.remind.format(sender=sender.display_name))]
-        # Removal: the bot deletes it where Telegram lets it, otherwise asks the sender.
-        actions: list[Action] = []
-        young = stored is not None and now - stored.sent_at < DELETE_WITHIN
-        if chat.bot_is_admin and young and stored is not None:
-            actions.append(Delete(int(chat.platform_chat_id), int(stored.platform_message_id)))
-            outcome = self.texts.removal_outcomes.deleted
-        else:
-            text = self.texts.removal_request.format(
-                name=_first_name(sender), chat=chat.title, clause=clause
-            )
-            await to_sender(
-                session, chat, sender, _platform_id(stored), key=f"removal:{flag.id}", text=text,
-                purpose="removal",
-            )  # fmt: skip
-            outcome = self.texts.removal_outcomes.asked
-        await audit.record(
-            actor, "flag.removal_requested", f"flag:{flag.id}", chat.school_id,
-            outcome="deleted" if actions else "asked sender",
-        )  # fmt: skip
-        return [*actions, Answer(callback_id, done.remove.format(name=staff.name, outcome=outcome))]
+            said = done.acknowledge if acknowledge else done.false_positive
+            return [Answer(callback_id, said.format(name=staff.name))]
+        step = review.Step(action)
+        outcome = await review.act(session, case, step, reviewer, texts=self.texts, now=now)
+        removal = self.texts.removal_outcomes
+        said = {
+            review.Step.REMIND: done.remind.format(sender=case.sender.display_name),
+            review.Step.MEET: done.meet.format(sender=case.sender.display_name),
+            review.Step.REMOVE: done.remove.format(
+                name=staff.name,
+                outcome=removal.deleted if outcome is review.Outcome.DELETED else removal.asked,
+            ),
+        }[step]
+        return [Answer(callback_id, said)]
 
     async def _link(
         self, session: AsyncSession, message: Message, code: str, now: datetime
@@ -461,9 +418,8 @@ class TelegramUpdateHandler:
             return []
         engine = self.engines.for_school(school)
         neutral = chat_message(message, edited=edited)
-        checked = await check_message(
-            session, engine, chat, member, neutral, self.settings.retention, now
-        )
+        retention = retention_of(school, self.settings.retention)
+        checked = await check_message(session, engine, chat, member, neutral, retention, now)
         if checked.flag is not None and not edited:
             reasons = list(checked.flag.reasons)
             alert = AlertContext(checked.flag, reasons, chat, member, neutral.text)
@@ -477,6 +433,7 @@ class TelegramUpdateHandler:
                 session, self.texts, chat, member, neutral.id, checked.verdict,
                 calendar=calendar, platforms=list(engine.school.config.permitted_platforms),
                 sent_at=neutral.sent_at, every=self.settings.remind_every, now=now,
+                school=settings_of(school),
             )  # fmt: skip
         return []
 
@@ -494,14 +451,6 @@ class TelegramUpdateHandler:
         return await MemberRepository(session).find_or_add(
             chat.id, str(user.id), user.full_name, user.username
         )
-
-
-def _platform_id(stored: StoredMessage | None) -> str | None:
-    return stored.platform_message_id if stored else None
-
-
-def _first_name(member: ChatMember) -> str:
-    return member.display_name.split()[0] if member.display_name else "there"
 
 
 def _actor(user: User | None) -> str:

@@ -1,11 +1,22 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, exists, or_, select, update
 
-from bot.store.models import Flag, FlagReason, StoredMessage
+from bot.store.models import ChatMember, Flag, FlagReason, StoredMessage
 from bot.store.repositories.base import Repository
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A message near another in its chat, with its sender's name and whether a flag on it
+    was escalated to the DSL (its words are then for the DSL only)."""
+
+    message: StoredMessage
+    sender: str
+    safeguarding: bool
 
 
 class MessageRepository(Repository):
@@ -24,6 +35,32 @@ class MessageRepository(Repository):
     async def for_member(self, member_id: int) -> list[StoredMessage]:
         query = select(StoredMessage).where(StoredMessage.member_id == member_id)
         return list(await self.session.scalars(query.order_by(StoredMessage.sent_at)))
+
+    async def around(self, message: StoredMessage, count: int) -> list[Neighbour]:
+        """Up to ``count`` messages of the same chat just before ``message``, then up to
+        ``count`` just after it, in the order they were sent (``message`` not included)."""
+        escalated = exists().where(Flag.message_id == StoredMessage.id, Flag.safeguarding)
+        base = (
+            select(StoredMessage, ChatMember.display_name, escalated)
+            .join(ChatMember, ChatMember.id == StoredMessage.member_id)
+            .where(StoredMessage.chat_id == message.chat_id)
+        )
+        same_time = StoredMessage.sent_at == message.sent_at
+        earlier = base.where(
+            or_(
+                StoredMessage.sent_at < message.sent_at,
+                and_(same_time, StoredMessage.id < message.id),
+            )
+        ).order_by(StoredMessage.sent_at.desc(), StoredMessage.id.desc())
+        later = base.where(
+            or_(
+                StoredMessage.sent_at > message.sent_at,
+                and_(same_time, StoredMessage.id > message.id),
+            )
+        ).order_by(StoredMessage.sent_at, StoredMessage.id)
+        before = list(await self.session.execute(earlier.limit(count)))
+        after = list(await self.session.execute(later.limit(count)))
+        return [Neighbour(row[0], row[1], bool(row[2])) for row in [*reversed(before), *after]]
 
     async def staff_contact_times(self, member_id: int, since: datetime) -> list[datetime]:
         query = select(StoredMessage.sent_at).where(

@@ -9,10 +9,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.channels.telegram.delivery import DELETE, TelegramSender
 from bot.channels.telegram.runtime import TelegramRuntime
+from bot.services import review
+from bot.services.dispatcher import PermanentFailure
 from bot.services.staff_links import create_link_code
 from bot.store.db import transaction
 from bot.store.models import Flag, FlagStatus, OutboxMessage, StaffMember, utcnow
+from bot.texts import TelegramTexts
 from tests.channels.telegram.support import (
     ABUSIVE,
     IN_HOURS,
@@ -214,3 +218,70 @@ async def test_the_daily_digest_lists_open_medium_and_low_flags(
     assert "Medium: disrepute in Year 3 Parents, from Sam Reed" in digest
     await asyncio.sleep(0.2)
     assert len(api.sent_messages(ANITA_PRIVATE["id"])) == 2
+
+
+SARAH = tu.user(7002, "Sarah", "Bennett")  # the business manager: SLT, not DSL
+SARAH_PRIVATE = tu.private_chat(SARAH)
+
+
+async def link_bursar(api: FakeTelegramAPI, sessions: Sessions) -> None:
+    async with transaction(sessions) as session:
+        bursar = await session.scalar(
+            select(StaffMember).where(StaffMember.name == "Mrs Sarah Bennett")
+        )
+        assert bursar is not None
+        code = await create_link_code(session, bursar, timedelta(hours=1), utcnow())
+    await deliver(api, sessions, tu.command(None, SARAH_PRIVATE, SARAH, f"/link {code}"))
+
+
+async def test_only_the_dsl_acts_on_a_flag_escalated_to_them(
+    api: FakeTelegramAPI, sessions: Sessions, texts: TelegramTexts
+) -> None:
+    await link_head(api, sessions)
+    await link_bursar(api, sessions)
+    notice = await register(api, sessions)
+    await agree(api, sessions, notice, SAM)
+    await deliver(api, sessions, tu.message(None, YEAR3, SAM, ABUSIVE, date=IN_HOURS))
+    alert = await an_alert(api)
+    [flag] = await rows(sessions, Flag)
+    async with transaction(sessions) as session:  # as SLT would from the admin pages
+        case = await review.find_case(session, flag.id)
+        assert case is not None
+        deputy = review.Reviewer("user:1", "Mr Deputy")
+        await review.decide(
+            session, case, review.Decision.ESCALATE, deputy, note="A child at risk",
+            texts=texts, email=False, now=utcnow(),
+        )  # fmt: skip
+    escalated = (await sent_in(api, ANITA_PRIVATE, 3))[2]
+    assert (escalated.text or "").startswith("Escalated to the Designated Safeguarding Lead")
+
+    forged = tu.callback_query(None, SARAH, alert.message, button(alert, "Acknowledge"))
+    await deliver(api, sessions, forged)
+    answers = await api.wait_for_call("answerCallbackQuery", count=2)
+    assert answers[-1].params["text"] == texts.alert_not_yours
+    assert await flag_status(sessions) == FlagStatus.ESCALATED
+
+    await press(api, sessions, escalated, "Not a breach")
+    assert await flag_status(sessions) == FlagStatus.FALSE_POSITIVE
+    [flag] = await rows(sessions, Flag)
+    assert flag.decision_note == "marked from the Telegram alert"
+
+
+async def test_deleting_a_message_that_is_gone_fails_for_good_with_a_clear_reason(
+    api: FakeTelegramAPI, sessions: Sessions, bot: TelegramRuntime
+) -> None:
+    await register(api, sessions)
+    said_before = len(api.sent_messages(YEAR3["id"]))
+    sender = TelegramSender(bot.bot)
+    gone = OutboxMessage(
+        purpose=DELETE, channel="telegram", recipient=str(YEAR3["id"]), reply_to="424242",
+        text="Delete message 424242 in Year 3 Parents (flag 1)",
+    )  # fmt: skip
+    with pytest.raises(PermanentFailure, match=r"could not be deleted.*not found"):
+        await sender.send(gone)
+    unnamed = OutboxMessage(purpose=DELETE, channel="telegram", recipient="-1", text="Delete")
+    with pytest.raises(PermanentFailure, match="no message to delete"):
+        await sender.send(unnamed)
+    [tried] = api.calls_to("deleteMessage")
+    assert tried.params["message_id"] == 424242
+    assert len(api.sent_messages(YEAR3["id"])) == said_before  # nothing was sent instead

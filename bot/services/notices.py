@@ -1,0 +1,127 @@
+"""The consent notice members agree to: the school's own words or the installation's (in
+config/texts), a new version whenever the words change, and publishing a new one to every chat.
+
+Consent is given to one version: a chat asks for its school's current version, so members who
+agreed to older words are asked again and nothing they write is read until they agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import BadInputError
+from bot.services.moderation import Retention
+from bot.services.outbox import enqueue
+from bot.services.school_settings import save_settings, settings_of
+from bot.store.models import ChatStatus, School
+from bot.store.repositories.audit import AuditRepository
+from bot.store.repositories.chats import ChatRepository
+from bot.texts import Notice
+
+CONSENT_DATA = "consent"
+"""Callback data of the "I agree" button: ``consent:<version>``."""
+# Telegram's limit on one message.
+MAX_MESSAGE = 4096
+
+
+@dataclass(frozen=True)
+class CurrentNotice:
+    version: str
+    template: str
+    """With its {placeholders} still in it."""
+    own: bool
+    """The school's own words (else the installation's)."""
+
+
+def current_notice(school: School | None, default: Notice) -> CurrentNotice:
+    own = settings_of(school).notice if school is not None else None
+    if own is None:
+        return CurrentNotice(default.version, default.text, own=False)
+    return CurrentNotice(own.version, own.text, own=True)
+
+
+def retention_of(school: School | None, installation: Retention) -> Retention:
+    """How long the school keeps what it keeps: its own periods, else the installation's."""
+    return installation.for_school(settings_of(school).retention) if school else installation
+
+
+def notice_text(school: School | None, default: Notice, installation: Retention) -> str:
+    """The notice as members read it, with the school's name and retention periods in it."""
+    retention = retention_of(school, installation)
+    return fill_notice(
+        current_notice(school, default).template,
+        school.name if school else "your school",
+        retention,
+    )
+
+
+def fill_notice(template: str, school_name: str, retention: Retention) -> str:
+    # Placeholders were checked when the words were saved (or are the installation's own).
+    return template.format(
+        school=school_name,
+        metadata_days=retention.metadata.days,
+        flag_days=retention.flags.days,
+    )
+
+
+def agree_button(default: Notice, version: str) -> tuple[str, str]:
+    return (default.button, f"{CONSENT_DATA}:{version}")
+
+
+def _clean(words: str) -> str:
+    return "\n".join(line.rstrip() for line in words.strip().splitlines())
+
+
+async def publish_notice(
+    session: AsyncSession,
+    school: School,
+    words: str,
+    default: Notice,
+    installation: Retention,
+    actor: str,
+    now: datetime,
+) -> str | None:
+    """Make ``words`` the school's notice (blank, or the installation's words: the
+    installation's notice) and ask every member of its registered chats to agree again: each
+    chat gets the new version, and the notice with its "I agree" button is queued to it.
+
+    Returns the new version, or None when the words are the ones in force already. Raises
+    BadInputError (changing nothing) for words that cannot be used.
+    """
+    settings = settings_of(school)
+    cleaned = _clean(words)
+    own = cleaned if cleaned and cleaned != _clean(default.text) else None
+    in_force = settings.notice.text if settings.notice else None
+    if own == in_force:
+        return None
+    serial = settings.notices_written + 1
+    version = f"{now:%Y-%m-%d}.{serial}" if own else default.version
+    changed = settings.changed(
+        notice={"version": version, "text": own} if own else None,
+        notices_written=serial,
+    )
+    text = fill_notice(own or default.text, school.name, installation.for_school(changed.retention))
+    if len(text) > MAX_MESSAGE:
+        raise BadInputError(
+            f"notice.text: with the school's name and the periods filled in, the notice is "
+            f"{len(text):,} characters; a chat message can have at most {MAX_MESSAGE:,}"
+        )
+    await save_settings(session, school, changed, actor, "consent notice")
+    audit = AuditRepository(session)
+    for chat in await ChatRepository(session).for_school(school.id):
+        if chat.status != ChatStatus.REGISTERED:
+            continue
+        old, chat.notice_version = chat.notice_version, version
+        await enqueue(
+            session, key=f"notice:{chat.id}:{school.id}:{serial}", channel=chat.platform,
+            recipient=chat.platform_chat_id, text=text, purpose="notice",
+            buttons=[agree_button(default, version)], school_id=school.id, now=now,
+        )  # fmt: skip
+        await audit.record(
+            actor, "chat.notice_updated", f"chat:{chat.id}", school.id,
+            old_version=old, new_version=version,
+        )  # fmt: skip
+    return version

@@ -1,0 +1,436 @@
+"""SLT's review of flags: the queue, one flag examined, decisions on it and actions about it.
+
+One implementation for every transport: the Telegram alert buttons and the admin pages call
+these functions inside their own transaction. Whatever must reach someone (the DSL, the
+sender, a chat) is queued in the outbox, so it goes if and only if the decision is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import BadInputError, NotFoundError
+from bot.services.alerts import AlertContext, alert_buttons, alert_text
+from bot.services.outbox import enqueue
+from bot.services.reminders import to_sender
+from bot.store.models import (
+    AuditEvent,
+    Chat,
+    ChatMember,
+    Flag,
+    FlagStatus,
+    OutboxMessage,
+    School,
+    StaffMember,
+    StoredMessage,
+)
+from bot.store.repositories.accounts import UserRepository
+from bot.store.repositories.audit import AuditRepository
+from bot.store.repositories.flags import FlagQuery, FlagRepository
+from bot.store.repositories.messages import MessageRepository
+from bot.store.repositories.outbox import OutboxRepository
+from bot.store.repositories.schools import SchoolRepository
+from bot.texts import TelegramTexts
+
+# Telegram lets a bot delete a message for 48 hours after it was sent.
+DELETE_WITHIN = timedelta(hours=48)
+CONTEXT = 10
+"""Messages shown before and after a flagged one."""
+TELEGRAM_LIMIT = 4000
+ESCALATED = "Escalated to the Designated Safeguarding Lead by {name}. Why: {reason}\n\n{alert}"
+
+
+class Decision(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    CONFIRM = "confirm"
+    """A breach of the code."""
+    FALSE_POSITIVE = "false_positive"
+    ESCALATE = "escalate"
+    """To the Designated Safeguarding Lead: from then on only the DSL sees it."""
+
+
+class Step(StrEnum):
+    """Something done about a flag, beyond deciding it."""
+
+    REMIND = "remind"
+    REMOVE = "remove"
+    MEET = "meet"
+
+
+class Outcome(StrEnum):
+    QUEUED = "queued"
+    """A reminder or meeting request is on its way to the sender."""
+    DELETED = "deleted"
+    """The bot deletes the message itself."""
+    ASKED = "asked sender"
+    """The bot cannot delete it (not a group admin, or too old): the sender is asked to."""
+
+
+STATUS = {
+    Decision.ACKNOWLEDGE: FlagStatus.ACKNOWLEDGED,
+    Decision.CONFIRM: FlagStatus.CONFIRMED,
+    Decision.FALSE_POSITIVE: FlagStatus.FALSE_POSITIVE,
+    Decision.ESCALATE: FlagStatus.ESCALATED,
+}
+AUDITED = {
+    Decision.ACKNOWLEDGE: "flag.acknowledged",
+    Decision.CONFIRM: "flag.confirmed",
+    Decision.FALSE_POSITIVE: "flag.false_positive",
+    Decision.ESCALATE: "flag.escalated",
+}
+# An acknowledgement says "seen"; it does not undo a decision someone has already taken.
+UNDECIDED = (FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    actor: str
+    """How the audit log names them: "user:<id>" (admin pages) or "staff:<id>" (Telegram)."""
+    name: str
+
+
+@dataclass(frozen=True)
+class Case:
+    """A flag and what it is about, all of one school."""
+
+    flag: Flag
+    chat: Chat
+    sender: ChatMember
+    message: StoredMessage
+    school_id: int
+
+    @property
+    def rules(self) -> list[str]:
+        return [reason.rule for reason in self.flag.reasons]
+
+
+# -- finding flags ---------------------------------------------------------------------------
+
+
+async def find_case(session: AsyncSession, flag_id: int) -> Case | None:
+    """The flag, whatever its school (the caller checks who may act on it)."""
+    row = await FlagRepository(session).case(flag_id)
+    if row is None or row[1].school_id is None:
+        return None
+    return Case(*row, school_id=row[1].school_id)
+
+
+async def open_case(
+    session: AsyncSession, flag_id: int, school_id: int, *, see_safeguarding: bool
+) -> Case:
+    """The school's flag; another school's, or one escalated to the DSL for someone who may
+    not see those, is answered as a missing one."""
+    row = await FlagRepository(session).case(flag_id, school_id)
+    if row is None or (row[0].safeguarding and not see_safeguarding):
+        raise NotFoundError(f"There is no flag {flag_id}, or it is not one you can see.")
+    return Case(*row, school_id=school_id)
+
+
+def school_zone(school: School) -> ZoneInfo:
+    return ZoneInfo(school.config.get("school", {}).get("timezone", "Europe/London"))
+
+
+def day_bounds(
+    zone: ZoneInfo, since: date | None, until: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """From the start of ``since`` to the end of ``until``, school days, as UTC instants."""
+    if since is not None and until is not None and since > until:
+        raise BadInputError("The 'from' date is after the 'to' date.")
+    start = datetime.combine(since, time.min, zone) if since else None
+    end = datetime.combine(until, time.min, zone) + timedelta(days=1) if until else None
+    return start, end
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[tuple[Flag, Chat, ChatMember]]
+    total: int
+
+
+async def queue(session: AsyncSession, wanted: FlagQuery, page: int, per_page: int) -> QueuePage:
+    """One page of the flag queue, newest first."""
+    flags = FlagRepository(session)
+    rows = await flags.queue(wanted, offset=(page - 1) * per_page, limit=per_page)
+    return QueuePage(rows, await flags.count(wanted))
+
+
+# -- examining one flag ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Nearby:
+    """A message in the flagged one's chat, around it (or the flagged one itself)."""
+
+    id: int
+    sender: str
+    sent_at: datetime
+    text: str | None
+    """The words, where they are kept and the viewer may read them."""
+    why_not: str | None
+    """Why there are no words, said to the viewer."""
+    this: bool = False
+
+
+@dataclass(frozen=True)
+class Examined:
+    case: Case
+    context: list[Nearby]
+    history: list[AuditEvent]
+    names: dict[str, str]
+    """Who the actors in the history and decision are, by their audit name."""
+    removal: OutboxMessage | None = None
+    """The bot's deletion of the message from the chat, once asked for: whether it is done."""
+
+    def name(self, actor: str | None) -> str:
+        return self.names.get(actor, actor) if actor else ""
+
+
+async def examine(
+    session: AsyncSession, case: Case, viewer: Reviewer, *, see_safeguarding: bool, via: str
+) -> Examined:
+    """Everything about a flag, its message's words included; the view is audited."""
+    context = await _context(session, case, see_safeguarding)
+    shown = [n.id for n in context if n.text is not None and not n.this]
+    await AuditRepository(session).record(
+        viewer.actor, "flag.viewed", f"flag:{case.flag.id}", case.school_id,
+        via=via, context_words=shown,
+    )  # fmt: skip
+    history = await FlagRepository(session).history(case.flag.id, case.school_id)
+    actors = [e.actor for e in history] + [case.flag.decided_by, case.flag.acknowledged_by]
+    names = await actor_names(session, case.school_id, actors)
+    removal = await OutboxRepository(session).by_key(_removal_key(case))
+    return Examined(case, context, history, names, removal)
+
+
+async def _context(session: AsyncSession, case: Case, see_safeguarding: bool) -> list[Nearby]:
+    around = await MessageRepository(session).around(case.message, CONTEXT)
+    context = [
+        _nearby(n.message, n.sender, hidden=n.safeguarding and not see_safeguarding) for n in around
+    ]
+    this = _nearby(case.message, case.sender.display_name, hidden=False, this=True)
+    earlier = sum(1 for n in context if (n.sent_at, n.id) < (this.sent_at, this.id))
+    return [*context[:earlier], this, *context[earlier:]]
+
+
+def _nearby(message: StoredMessage, sender: str, *, hidden: bool, this: bool = False) -> Nearby:
+    if hidden:
+        text, why = None, "words not shown: a safeguarding matter for the DSL"
+    elif message.text is None:
+        text, why = None, "words not kept"
+    else:
+        text, why = message.text, None
+    return Nearby(message.id, sender, message.sent_at, text, why, this)
+
+
+async def actor_names(
+    session: AsyncSession, school_id: int, actors: Iterable[str | None]
+) -> dict[str, str]:
+    """Readable names for audit actors ("user:3", "staff:5", "system")."""
+    wanted = {actor for actor in actors if actor}
+    users = [int(a[5:]) for a in wanted if a.startswith("user:") and a[5:].isdigit()]
+    user_names = await UserRepository(session).names(users)
+    staff_names = {s.id: s.name for s in await SchoolRepository(session).staff(school_id)}
+    names = {"system": "Schoolgate"}
+    names |= {f"user:{id}": name for id, name in user_names.items()}
+    names |= {f"staff:{id}": f"{name} (Telegram)" for id, name in staff_names.items()}
+    return {actor: names.get(actor, actor) for actor in wanted}
+
+
+# -- decisions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decided:
+    changed: bool
+    """False when the flag already stood so (decided the same way, or an acknowledgement of a
+    flag already decided): nothing was changed or recorded."""
+    alerted: int = 0
+    """Alerts queued to the DSL (an escalation)."""
+
+
+async def decide(
+    session: AsyncSession,
+    case: Case,
+    decision: Decision,
+    reviewer: Reviewer,
+    *,
+    note: str | None,
+    texts: TelegramTexts,
+    email: bool,
+    now: datetime,
+) -> Decided:
+    """Record SLT's decision on a flag (a reason is required when it is not a breach), and
+    audit it; an escalation also alerts the school's DSL (by e-mail too, with ``email``)."""
+    flag = case.flag
+    status = STATUS[decision]
+    if flag.status == status or (decision is Decision.ACKNOWLEDGE and flag.status not in UNDECIDED):
+        return Decided(changed=False)  # the decision (and its reason) stands
+    note = (note or "").strip() or None
+    if decision is Decision.FALSE_POSITIVE and note is None:
+        raise BadInputError("Please say why this is not a breach: a reason is required.")
+    previous = flag.status
+    flag.status = status
+    if flag.acknowledged_at is None:
+        flag.acknowledged_at, flag.acknowledged_by = now, reviewer.actor
+    flag.decided_at, flag.decided_by, flag.decision_note = now, reviewer.actor, note
+    alerted = 0
+    if decision is Decision.ESCALATE:
+        flag.safeguarding = True
+        alerted = await _alert_dsl(session, case, reviewer, note, texts=texts, email=email)
+    await AuditRepository(session).record(
+        reviewer.actor, AUDITED[decision], f"flag:{flag.id}", case.school_id,
+        reason=note, rules=case.rules, previous=str(previous),
+        **({"dsl_alerts": alerted} if decision is Decision.ESCALATE else {}),
+    )  # fmt: skip
+    return Decided(changed=True, alerted=alerted)
+
+
+async def dsl_staff(session: AsyncSession, school_id: int) -> list[StaffMember]:
+    query = select(StaffMember).where(StaffMember.school_id == school_id, StaffMember.dsl.is_(True))
+    return list(await session.scalars(query.order_by(StaffMember.id)))
+
+
+def reachable(member: StaffMember, *, email: bool) -> list[tuple[str, str]]:
+    """(channel, address) pairs a member of staff gets alerts on: Telegram where linked, e-mail
+    where they have an address and ``email`` alerts are on, within their own choice."""
+    found = []
+    if member.telegram_user_id is not None:
+        found.append(("telegram", str(member.telegram_user_id)))
+    if email and member.email:
+        found.append(("email", member.email))
+    chosen = member.alert_channels
+    return [(channel, address) for channel, address in found if chosen is None or channel in chosen]
+
+
+async def _alert_dsl(
+    session: AsyncSession,
+    case: Case,
+    reviewer: Reviewer,
+    reason: str | None,
+    *,
+    texts: TelegramTexts,
+    email: bool,
+) -> int:
+    flag = case.flag
+    context = AlertContext(
+        flag, list(flag.reasons), case.chat, case.sender, case.message.text or ""
+    )
+    text = ESCALATED.format(
+        name=reviewer.name, reason=reason or "(none given)", alert=alert_text(texts, context)
+    )
+    queued = 0
+    for member in await dsl_staff(session, case.school_id):
+        for channel, address in reachable(member, email=email):
+            await enqueue(
+                session, key=f"dsl:{channel}:{flag.id}:{member.id}", channel=channel,
+                recipient=address, text=text[:TELEGRAM_LIMIT], purpose="alert",
+                buttons=alert_buttons(texts, flag.id), school_id=case.school_id,
+                flag_id=flag.id, staff_id=member.id,
+            )  # fmt: skip
+            queued += 1
+    return queued
+
+
+# -- actions ---------------------------------------------------------------------------------
+
+
+async def act(
+    session: AsyncSession,
+    case: Case,
+    step: Step,
+    reviewer: Reviewer,
+    *,
+    texts: TelegramTexts,
+    now: datetime,
+) -> Outcome:
+    """Remind the sender, have the message removed, or ask the sender to a meeting: queued
+    in the outbox, and audited."""
+    if step is Step.REMIND:
+        await _to_sender(session, case, "remind", _reminder(texts, case), "reminder")
+        await _audit(session, case, reviewer, "flag.reminder_sent")
+        return Outcome.QUEUED
+    if step is Step.MEET:
+        school = await SchoolRepository(session).get(case.school_id)
+        await _to_sender(session, case, "meet", _meeting(texts, case, school), "meeting")
+        await _audit(session, case, reviewer, "flag.meeting_requested")
+        return Outcome.QUEUED
+    outcome = await _remove(session, case, texts, now)
+    await _audit(session, case, reviewer, "flag.removal_requested", outcome=str(outcome))
+    return outcome
+
+
+def can_delete(case: Case, now: datetime) -> bool:
+    """The bot deletes a message itself when it is a group admin and Telegram still allows."""
+    return case.chat.bot_is_admin and now - case.message.sent_at < DELETE_WITHIN
+
+
+async def _remove(
+    session: AsyncSession, case: Case, texts: TelegramTexts, now: datetime
+) -> Outcome:
+    if not can_delete(case, now):
+        await _to_sender(session, case, "removal", _removal_request(texts, case), "removal")
+        return Outcome.ASKED
+    chat, message = case.chat, case.message
+    await enqueue(
+        session, key=_removal_key(case), channel=chat.platform,
+        recipient=chat.platform_chat_id, reply_to=message.platform_message_id,
+        text=f"Delete message {message.platform_message_id} in {chat.title or 'the chat'} "
+        f"(flag {case.flag.id})", purpose="delete", school_id=case.school_id,
+        flag_id=case.flag.id, member_id=case.sender.id,
+    )  # fmt: skip
+    return Outcome.DELETED
+
+
+def _removal_key(case: Case) -> str:
+    """The outbox row that deletes the flagged message: one per flag."""
+    return f"delete:{case.flag.id}"
+
+
+async def _to_sender(session: AsyncSession, case: Case, kind: str, text: str, purpose: str) -> None:
+    await to_sender(
+        session, case.chat, case.sender, case.message.platform_message_id,
+        key=f"{kind}:{case.flag.id}", text=text, purpose=purpose,
+    )  # fmt: skip
+
+
+async def _audit(
+    session: AsyncSession, case: Case, reviewer: Reviewer, action: str, **details: str
+) -> None:
+    await AuditRepository(session).record(
+        reviewer.actor, action, f"flag:{case.flag.id}", case.school_id, **details
+    )
+
+
+def first_name(member: ChatMember) -> str:
+    return member.display_name.split()[0] if member.display_name.strip() else "there"
+
+
+def _clause(case: Case) -> str:
+    return case.flag.reasons[0].clause if case.flag.reasons else ""
+
+
+def _reminder(texts: TelegramTexts, case: Case) -> str:
+    return texts.reminder_general.format(name=first_name(case.sender), clause=_clause(case))
+
+
+def _removal_request(texts: TelegramTexts, case: Case) -> str:
+    return texts.removal_request.format(
+        name=first_name(case.sender), chat=case.chat.title, clause=_clause(case)
+    )
+
+
+def _meeting(texts: TelegramTexts, case: Case, school: School | None) -> str:
+    config = school.config if school else {}
+    return texts.meeting_request.format(
+        name=first_name(case.sender),
+        school=school.name if school else "The school",
+        chat=case.chat.title,
+        platforms=" or ".join(config.get("permitted_platforms", [])),
+    )
