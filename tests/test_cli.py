@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli import main
+from bot.store.models import Chat
 from tests.conftest import DATA, ROOT, SCHOOL_FILE
 
 SCHOOL = str(SCHOOL_FILE)
@@ -193,5 +195,59 @@ def test_admin_commands_on_a_fresh_database(
         assert "there is no chat 99" in close.stderr
         listed = runner.invoke(main, ["flags", "list", "--json"])
         assert (listed.exit_code, listed.stdout) == (0, "")
+    finally:
+        get_settings.cache_clear()
+
+
+def test_closing_a_chat_and_cancelling_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from sqlalchemy import select
+
+    from bot.cli.database import in_transaction
+    from bot.services.closure import record_step
+    from bot.settings import get_settings
+    from bot.store.models import ChatClosure, ClosureStatus, OutboxMessage, utcnow
+    from bot.store.repositories.schools import SchoolRepository
+    from tests.factories import a_chat
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+
+    async def a_registered_chat(session: AsyncSession) -> int:
+        [school] = await SchoolRepository(session).all()
+        return (await a_chat(session, school)).id
+
+    async def notice_posted(session: AsyncSession) -> None:
+        closure = await session.scalar(select(ChatClosure))
+        assert closure is not None
+        chat = await session.get(Chat, closure.chat_id)
+        assert chat is not None
+        await record_step(session, closure, chat, ClosureStatus.NOTICE_POSTED, utcnow())
+
+    async def withdrawn_notices(session: AsyncSession) -> list[str]:
+        rows = await session.scalars(
+            select(OutboxMessage).where(OutboxMessage.purpose == "closure")
+        )
+        return [row.text for row in rows]
+
+    try:
+        runner = CliRunner()
+        assert runner.invoke(main, ["school", "load", SCHOOL]).exit_code == 0
+        chat_id = str(asyncio.run(in_transaction(url, a_registered_chat)))
+        close = runner.invoke(
+            main, ["chats", "close", chat_id, "--reason", "abuse", "--by", "Mrs Anita Patel"]
+        )
+        assert close.exit_code == 0, close.output
+        asyncio.run(in_transaction(url, notice_posted))
+        cancel = runner.invoke(main, ["chats", "cancel-close", chat_id, "--by", "Mrs Patel"])
+        assert cancel.exit_code == 0, cancel.output
+        assert "the closure of Year 3 Parents is cancelled" in cancel.stdout
+        [told] = asyncio.run(in_transaction(url, withdrawn_notices))
+        assert "the request to close this chat has been withdrawn" in told
+        again = runner.invoke(main, ["chats", "cancel-close", chat_id, "--by", "Mrs Patel"])
+        assert again.exit_code == 1
+        assert "no closure under way" in again.stderr
     finally:
         get_settings.cache_clear()

@@ -184,25 +184,16 @@ def chats_close(chat_id: int, reason: str, by: str, grace_hours: float) -> None:
 @click.option("--by", "by", required=True, help="The member of SLT cancelling it.")
 @reports_errors
 def chats_cancel_close(chat_id: int, by: str) -> None:
-    """Stop a closure under way."""
+    """Stop a closure under way (and tell the chat, if it was told of the closure)."""
     from bot.services.closure import cancel_closure
-    from bot.services.outbox import enqueue
     from bot.store.models import utcnow
-    from bot.store.repositories.schools import SchoolRepository
     from bot.texts import load_telegram_texts
 
     texts = load_telegram_texts(get_settings().config_dir)
 
     async def work(session: AsyncSession) -> str:
         chat = await _chat(session, chat_id)
-        closure = await cancel_closure(session, chat, by, utcnow())
-        if closure.notice_at is not None:  # members were told; tell them it is off
-            school = await SchoolRepository(session).get(chat.school_id or 0)
-            await enqueue(
-                session, key=f"closure:{closure.id}:cancelled", channel="telegram",
-                recipient=chat.platform_chat_id, purpose="closure", school_id=chat.school_id,
-                text=texts.closure_cancelled.format(school=school.name if school else "The school"),
-            )  # fmt: skip
+        await cancel_closure(session, chat, by, utcnow(), texts=texts)
         return f"the closure of {chat.title} is cancelled"
 
     click.echo(_run(work))

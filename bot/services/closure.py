@@ -1,71 +1,103 @@
 """Closing a chat at SLT's request: requested -> notice posted -> locked -> bot leaves -> closed.
 
 The service records each step and decides the next one; the channel carries it out (posting,
-making the chat read-only, leaving). A cancelled request stops wherever it has got to.
+making the chat read-only, leaving). A cancelled request stops wherever it has got to, and if
+the chat was told about it, the chat is told it is off.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import BadInputError
+from bot.errors import BadInputError, ConflictError
+from bot.services.outbox import enqueue
 from bot.store.models import Chat, ChatClosure, ChatStatus, ClosureStatus
 from bot.store.repositories.audit import AuditRepository
+from bot.store.repositories.chats import ACTIVE_CLOSURE, ClosureRepository
+from bot.store.repositories.schools import SchoolRepository
+from bot.texts import TelegramTexts
 
-ACTIVE = (ClosureStatus.REQUESTED, ClosureStatus.NOTICE_POSTED, ClosureStatus.LOCKED)
+ACTIVE = ACTIVE_CLOSURE
+MAX_GRACE = timedelta(hours=72)
 
 
 async def active_closure(session: AsyncSession, chat_id: int) -> ChatClosure | None:
-    query = select(ChatClosure).where(
-        ChatClosure.chat_id == chat_id, ChatClosure.status.in_(ACTIVE)
-    )
-    return await session.scalar(query.with_for_update())
+    return await ClosureRepository(session).active(chat_id)
 
 
 async def request_closure(
-    session: AsyncSession, chat: Chat, reason: str, by: str, grace: timedelta, now: datetime
+    session: AsyncSession,
+    chat: Chat,
+    reason: str,
+    by: str,
+    grace: timedelta,
+    now: datetime,
+    *,
+    actor: str | None = None,
 ) -> ChatClosure:
+    """Ask for ``chat`` to be closed after ``grace``; the running bot carries it out.
+
+    ``by`` is the person asking, by name (members are not told it, the audit log is);
+    ``actor`` is how the audit log names them, if not by name (``user:7``).
+    """
     if chat.status != ChatStatus.REGISTERED:
-        raise BadInputError(f"chat {chat.id} ({chat.title}) is not a registered chat the bot is in")
+        raise ConflictError(f"chat {chat.id} ({chat.title}) is not a registered chat the bot is in")
     if not reason.strip():
         raise BadInputError("give the reason for closing the chat: members will be told it")
-    if await active_closure(session, chat.id) is not None:
-        raise BadInputError(f"chat {chat.id} ({chat.title}) is already being closed")
-    closure = ChatClosure(
-        chat_id=chat.id, reason=reason.strip(), requested_by=by, requested_at=now,
-        grace_until=now + grace,
+    if grace < timedelta(0) or grace > MAX_GRACE:
+        raise BadInputError("the grace period is 0 to 72 hours")
+    closures = ClosureRepository(session)
+    if await closures.active(chat.id) is not None:
+        raise ConflictError(f"chat {chat.id} ({chat.title}) is already being closed")
+    closure = await closures.add(
+        ChatClosure(
+            chat_id=chat.id, reason=reason.strip(), requested_by=by, requested_at=now,
+            grace_until=now + grace,
+        )
     )  # fmt: skip
-    session.add(closure)
-    await session.flush()
     await AuditRepository(session).record(
-        by, "closure.requested", f"chat:{chat.id}", chat.school_id,
-        reason=closure.reason, grace_until=closure.grace_until.isoformat(),
+        actor or by, "closure.requested", f"chat:{chat.id}", chat.school_id,
+        reason=closure.reason, grace_until=closure.grace_until.isoformat(), requested_by=by,
     )  # fmt: skip
     return closure
 
 
-async def cancel_closure(session: AsyncSession, chat: Chat, by: str, now: datetime) -> ChatClosure:
-    closure = await active_closure(session, chat.id)
+async def cancel_closure(
+    session: AsyncSession,
+    chat: Chat,
+    by: str,
+    now: datetime,
+    *,
+    texts: TelegramTexts,
+    actor: str | None = None,
+) -> ChatClosure:
+    """Stop the closure under way; if the notice went out, queue word that it is withdrawn."""
+    closure = await ClosureRepository(session).active(chat.id)
     if closure is None:
-        raise BadInputError(f"chat {chat.id} ({chat.title}) has no closure under way to cancel")
+        raise ConflictError(f"chat {chat.id} ({chat.title}) has no closure under way to cancel")
     closure.status, closure.cancelled_at = ClosureStatus.CANCELLED, now
+    told = closure.notice_at is not None
+    if told:
+        school = await SchoolRepository(session).get(chat.school_id) if chat.school_id else None
+        await enqueue(
+            session, key=f"closure:{closure.id}:cancelled", channel="telegram",
+            recipient=chat.platform_chat_id, purpose="closure", school_id=chat.school_id,
+            text=texts.closure_cancelled.format(school=school.name if school else "The school"),
+            now=now,
+        )  # fmt: skip
     await AuditRepository(session).record(
-        by, "closure.cancelled", f"chat:{chat.id}", chat.school_id
-    )
+        actor or by, "closure.cancelled", f"chat:{chat.id}", chat.school_id,
+        cancelled_by=by, members_told=told,
+    )  # fmt: skip
     return closure
 
 
 async def due_closures(session: AsyncSession, now: datetime) -> list[ChatClosure]:
     """Closures with a step to take now: a notice to post, a chat to lock, a chat to leave."""
-    query = select(ChatClosure).where(
-        (ChatClosure.status == ClosureStatus.REQUESTED)
-        | ((ChatClosure.status == ClosureStatus.NOTICE_POSTED) & (ChatClosure.grace_until <= now))
-        | (ChatClosure.status == ClosureStatus.LOCKED)
-    )
-    return list(await session.scalars(query.order_by(ChatClosure.id)))
+    return await ClosureRepository(session).due(now)
 
 
 async def record_step(
@@ -90,3 +122,37 @@ async def record_step(
     await AuditRepository(session).record(
         "system", f"closure.{step}", f"chat:{chat.id}", chat.school_id, problem=problem
     )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a closure's timeline: done (with when), or still to come."""
+
+    what: str
+    at: datetime | None
+    done: bool
+    problem: bool = False
+
+
+def timeline(closure: ChatClosure) -> list[Step]:
+    """How far the closure has got, step by step, and what comes next if it is under way."""
+    steps = [Step(f"Requested by {closure.requested_by}", closure.requested_at, True)]
+    if closure.notice_at:
+        steps.append(Step("Notice posted in the chat", closure.notice_at, True))
+    if closure.locked_at:
+        if closure.problem:
+            steps.append(Step(f"Not made read-only: {closure.problem}", closure.locked_at, True,
+                              problem=True))  # fmt: skip
+        else:
+            steps.append(Step("Made read-only", closure.locked_at, True))
+    if closure.closed_at:
+        steps.append(Step("The bot left the chat: closed", closure.closed_at, True))
+    if closure.cancelled_at:
+        steps.append(Step("Cancelled", closure.cancelled_at, True))
+    if closure.status == ClosureStatus.REQUESTED:
+        steps.append(Step("Notice to be posted in the chat by the bot", None, False))
+    if closure.status in (ClosureStatus.REQUESTED, ClosureStatus.NOTICE_POSTED):
+        steps.append(Step("Read-only at the end of the grace period", closure.grace_until, False))
+    if closure.status in ACTIVE:
+        steps.append(Step("The bot leaves the chat", None, False))
+    return steps

@@ -13,7 +13,12 @@ from bot.store.repositories.audit import AuditRepository
 
 
 async def create_link_code(
-    session: AsyncSession, staff: StaffMember, valid_for: timedelta, now: datetime
+    session: AsyncSession,
+    staff: StaffMember,
+    valid_for: timedelta,
+    now: datetime,
+    *,
+    actor: str = "cli",
 ) -> str:
     code = new_code()
     session.add(
@@ -23,7 +28,7 @@ async def create_link_code(
     )
     await session.flush()
     await AuditRepository(session).record(
-        "cli", "staff.link_code_created", f"staff:{staff.id}", staff.school_id
+        actor, "staff.link_code_created", f"staff:{staff.id}", staff.school_id
     )
     return code
 

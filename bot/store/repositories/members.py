@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.store.models import ChatMember, Consent
 from bot.store.repositories.base import Repository
+
+ERASED_PREFIX = "erased:"
+"""An erased member's platform_user_id is ``erased:<member id>``: no longer anyone's."""
+
+
+def not_erased() -> ColumnElement[bool]:
+    return ChatMember.platform_user_id.not_like(f"{ERASED_PREFIX}%")
 
 
 class MemberRepository(Repository):
@@ -39,6 +49,11 @@ class MemberRepository(Repository):
         query = select(ChatMember).where(ChatMember.platform_user_id == platform_user_id)
         return list(await self.session.scalars(query.order_by(ChatMember.id)))
 
+    async def on_record(self, chat_id: int) -> list[ChatMember]:
+        """Everyone on record in the chat (only members who agreed are), those who left too."""
+        query = select(ChatMember).where(ChatMember.chat_id == chat_id, not_erased())
+        return list(await self.session.scalars(query.order_by(ChatMember.display_name)))
+
     async def in_chat(self, chat_id: int) -> list[ChatMember]:
         query = select(ChatMember).where(
             ChatMember.chat_id == chat_id, ChatMember.left_at.is_(None)
@@ -64,6 +79,14 @@ class ConsentRepository(Repository):
     async def history(self, member_id: int) -> list[Consent]:
         query = select(Consent).where(Consent.member_id == member_id).order_by(Consent.id)
         return list(await self.session.scalars(query))
+
+    async def for_members(self, member_ids: Collection[int]) -> dict[int, list[Consent]]:
+        """Each member's consents, oldest first."""
+        query = select(Consent).where(Consent.member_id.in_(member_ids)).order_by(Consent.id)
+        found: dict[int, list[Consent]] = {member_id: [] for member_id in member_ids}
+        for consent in await self.session.scalars(query):
+            found[consent.member_id].append(consent)
+        return found
 
     async def consenting_count(self, chat_id: int, notice_version: str) -> int:
         query = (

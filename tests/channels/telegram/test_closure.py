@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.telegram.runtime import TelegramRuntime
-from bot.errors import BadInputError
+from bot.errors import ConflictError
 from bot.services.closure import cancel_closure, request_closure
 from bot.store.db import transaction
-from bot.store.models import ChatClosure, ChatStatus, ClosureStatus, utcnow
+from bot.store.models import ChatClosure, ChatStatus, ClosureStatus, OutboxMessage, utcnow
+from bot.texts import TelegramTexts
 from tests.channels.telegram.support import (
     YEAR3,
     audit_actions,
@@ -86,19 +87,36 @@ async def test_without_the_right_the_bot_says_what_an_admin_must_do(
 
 
 async def test_a_cancelled_closure_stops_cleanly(
-    api: FakeTelegramAPI, sessions: Sessions, bot: TelegramRuntime
+    api: FakeTelegramAPI, sessions: Sessions, bot: TelegramRuntime, texts: TelegramTexts
 ) -> None:
     await register(api, sessions)
     await ask_to_close(sessions)
     await bot.advance_closures(utcnow())
     async with transaction(sessions) as session:
         chat = await session.merge(await chat_row(sessions, YEAR3))
-        await cancel_closure(session, chat, "Mrs Anita Patel", utcnow())
-        with pytest.raises(BadInputError, match="no closure under way"):
-            await cancel_closure(session, chat, "Mrs Anita Patel", utcnow())
+        await cancel_closure(session, chat, "Mrs Anita Patel", utcnow(), texts=texts)
+        with pytest.raises(ConflictError, match="no closure under way"):
+            await cancel_closure(session, chat, "Mrs Anita Patel", utcnow(), texts=texts)
+    # The chat was told of the closure, so it is told it is off.
+    withdrawn = [row for row in await rows(sessions, OutboxMessage) if "withdrawn" in row.text]
+    assert [row.recipient for row in withdrawn] == [str(YEAR3["id"])]
     later = utcnow() + GRACE + timedelta(minutes=1)
     assert await bot.advance_closures(later) == 0
     assert (await closure(sessions)).status == ClosureStatus.CANCELLED
     assert api.calls_to("setChatPermissions") == []
     assert api.calls_to("leaveChat") == []
     assert (await chat_row(sessions, YEAR3)).status == ChatStatus.REGISTERED
+
+
+async def test_a_closure_cancelled_before_the_notice_tells_nobody(
+    api: FakeTelegramAPI, sessions: Sessions, bot: TelegramRuntime, texts: TelegramTexts
+) -> None:
+    await register(api, sessions)
+    await ask_to_close(sessions)
+    async with transaction(sessions) as session:
+        chat = await session.merge(await chat_row(sessions, YEAR3))
+        with pytest.raises(ConflictError, match="already being closed"):
+            await request_closure(session, chat, "again", "Mrs Anita Patel", GRACE, utcnow())
+        await cancel_closure(session, chat, "Mrs Anita Patel", utcnow(), texts=texts)
+    assert await bot.advance_closures(utcnow()) == 0
+    assert not [row for row in await rows(sessions, OutboxMessage) if row.purpose == "closure"]
