@@ -90,7 +90,7 @@ async def phone(chromium: Browser, live_server: str) -> AsyncIterator[BrowserCon
         base_url=live_server,
         viewport=PHONE,
         is_mobile=True,
-        has_touch=True,  # type: ignore[arg-type]
+        has_touch=True,
     )
     context.set_default_timeout(10_000)
     yield context

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from playwright.async_api import Page
+import re
+
+from playwright.async_api import Locator, Page
 
 from bot.store.models import User
 from tests.api.support import PASSWORD, code_for
@@ -18,3 +20,23 @@ async def sign_in(page: Page, user: User, password: str = PASSWORD, steps_ahead:
         await page.get_by_label("Code").fill(code_for(user, steps_ahead=steps_ahead))
         await page.get_by_role("button", name="Continue").click()
     await page.wait_for_load_state()
+
+
+def section(page: Page, heading: str) -> Locator:
+    """The part of the page (a ``<section>``) under the heading ``heading``."""
+    return page.locator("section").filter(has=page.get_by_role("heading", name=heading, exact=True))
+
+
+def fact(within: Locator, term: str) -> Locator:
+    """The value (``<dd>``) of the term ``term`` in a list of facts (``<dl>``)."""
+    return (
+        within.locator("dt")
+        .filter(has_text=re.compile(f"^{re.escape(term)}$"))
+        .locator("xpath=following-sibling::dd[1]")
+    )
+
+
+async def page_width(page: Page) -> int:
+    """How wide the page is drawn, in CSS pixels: wider than the screen means scrolling sideways."""
+    width: int = await page.evaluate("document.documentElement.scrollWidth")
+    return width
