@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
@@ -19,7 +19,7 @@ from api.admin.templating import redirect, render
 from bot.errors import NotFoundError
 from bot.services import accounts, user_sessions
 from bot.services.access import ROLE_LABELS, Permission
-from bot.store.models import School, User, UserRole, utcnow
+from bot.store.models import MAX_ID, School, User, UserRole, utcnow
 from bot.store.repositories.accounts import UserRepository
 from bot.store.repositories.schools import SchoolRepository
 
@@ -27,6 +27,7 @@ pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/accounts", tags=["accounts"])
 
 Admin = Annotated[SignedIn, requires(Permission.MANAGE_ACCOUNTS)]
+AccountId = Annotated[int, Path(ge=1, le=MAX_ID, description="The account's id")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such account at your school"}
 }
@@ -69,7 +70,7 @@ def _out(user: User) -> AccountOut:
     )  # fmt: skip
 
 
-async def _account(db: DbSession, admin: SignedIn, account_id: int) -> User:
+async def _account(db: DbSession, admin: SignedIn, account_id: AccountId) -> User:
     found = await UserRepository(db).in_school(admin.school_id, account_id)
     if found is None:
         raise NotFoundError("There is no such account at your school.")
@@ -128,7 +129,7 @@ async def add_account(
 
 @pages.get("/accounts/{account_id}")
 async def account_page(
-    request: Request, db: DbSession, admin: Admin, account_id: int
+    request: Request, db: DbSession, admin: Admin, account_id: AccountId
 ) -> HTMLResponse:
     user = await _account(db, admin, account_id)
     return render(
@@ -141,7 +142,7 @@ async def change_account(
     request: Request,
     db: DbSession,
     admin: Admin,
-    account_id: int,
+    account_id: AccountId,
     name: Annotated[str, Form(max_length=200)],
     role: Annotated[UserRole, Form()],
     active: Annotated[bool, Form()] = False,
@@ -155,7 +156,7 @@ async def change_account(
 
 @pages.post("/accounts/{account_id}/password")
 async def reset_password(
-    request: Request, db: DbSession, admin: Admin, account_id: int
+    request: Request, db: DbSession, admin: Admin, account_id: AccountId
 ) -> HTMLResponse:
     user = await _account(db, admin, account_id)
     password = await _new_password(db, admin, user)
@@ -167,7 +168,7 @@ async def reset_password(
 
 @pages.post("/accounts/{account_id}/two-factor")
 async def reset_two_factor(
-    request: Request, db: DbSession, admin: Admin, account_id: int
+    request: Request, db: DbSession, admin: Admin, account_id: AccountId
 ) -> Response:
     user = await _account(db, admin, account_id)
     await accounts.reset_two_factor(db, user, actor=admin.actor)
@@ -180,7 +181,7 @@ async def reset_two_factor(
 
 @pages.post("/accounts/{account_id}/sign-out")
 async def sign_out_everywhere(
-    request: Request, db: DbSession, admin: Admin, account_id: int
+    request: Request, db: DbSession, admin: Admin, account_id: AccountId
 ) -> Response:
     user = await _account(db, admin, account_id)
     await user_sessions.end_all(db, user, utcnow(), keep=admin.session)
@@ -204,7 +205,7 @@ async def create_account(body: NewAccount, db: DbSession, admin: Admin) -> NewPa
 
 
 @api.get("/{account_id}", responses=NOT_FOUND)
-async def get_account(account_id: int, db: DbSession, admin: Admin) -> AccountOut:
+async def get_account(account_id: AccountId, db: DbSession, admin: Admin) -> AccountOut:
     return _out(await _account(db, admin, account_id))
 
 
@@ -213,7 +214,7 @@ async def get_account(account_id: int, db: DbSession, admin: Admin) -> AccountOu
     responses={**NOT_FOUND, 409: {"description": "It would leave no active administrator"}},
 )
 async def update_account(
-    account_id: int, body: AccountChange, db: DbSession, admin: Admin
+    account_id: AccountId, body: AccountChange, db: DbSession, admin: Admin
 ) -> AccountOut:
     """Change the name, role, or whether the account may sign in (disabling signs it out)."""
     user = await _account(db, admin, account_id)
@@ -226,14 +227,14 @@ async def update_account(
 
 
 @api.post("/{account_id}/password", responses=NOT_FOUND)
-async def new_password(account_id: int, db: DbSession, admin: Admin) -> NewPassword:
+async def new_password(account_id: AccountId, db: DbSession, admin: Admin) -> NewPassword:
     """A new temporary password (in the answer, once); the account is signed out everywhere."""
     user = await _account(db, admin, account_id)
     return NewPassword(account=_out(user), temporary_password=await _new_password(db, admin, user))
 
 
 @api.post("/{account_id}/two-factor/reset", status_code=204, responses=NOT_FOUND)
-async def api_reset_two_factor(account_id: int, db: DbSession, admin: Admin) -> None:
+async def api_reset_two_factor(account_id: AccountId, db: DbSession, admin: Admin) -> None:
     """Forget the account's authenticator app (a lost phone); it is set up again at sign-in."""
     user = await _account(db, admin, account_id)
     await accounts.reset_two_factor(db, user, actor=admin.actor)
@@ -241,7 +242,7 @@ async def api_reset_two_factor(account_id: int, db: DbSession, admin: Admin) -> 
 
 
 @api.post("/{account_id}/sign-out", status_code=204, responses=NOT_FOUND)
-async def api_sign_out(account_id: int, db: DbSession, admin: Admin) -> None:
+async def api_sign_out(account_id: AccountId, db: DbSession, admin: Admin) -> None:
     """End every session of the account (but the administrator's own, if it is theirs)."""
     user = await _account(db, admin, account_id)
     await user_sessions.end_all(db, user, utcnow(), keep=admin.session)

@@ -20,6 +20,7 @@ from bot.services.access import Permission
 from bot.services.chat_admin import ChatDetail, ChatOverview, CodeState
 from bot.services.people import CONSENT_LABELS, ConsentState
 from bot.store.models import (
+    MAX_ID,
     ChatClosure,
     ChatStatus,
     ClosureStatus,
@@ -27,7 +28,6 @@ from bot.store.models import (
     School,
     utcnow,
 )
-from bot.store.repositories.flags import MAX_ID
 from bot.store.repositories.schools import SchoolRepository
 from bot.texts import TelegramTexts, load_telegram_texts
 

@@ -21,6 +21,7 @@ from bot.services import review
 from bot.services.access import Permission
 from bot.services.review import Decision, Outcome, Step
 from bot.store.models import (
+    MAX_ID,
     Chat,
     ChatMember,
     Flag,
@@ -31,7 +32,7 @@ from bot.store.models import (
     utcnow,
 )
 from bot.store.repositories.chats import ChatRepository
-from bot.store.repositories.flags import MAX_ID, FlagQuery
+from bot.store.repositories.flags import FlagQuery
 from bot.store.repositories.schools import SchoolRepository
 
 pages = APIRouter(include_in_schema=False)

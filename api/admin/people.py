@@ -27,8 +27,7 @@ from bot.services.staff_admin import (
     StaffInputError,
     StaffView,
 )
-from bot.store.models import School, utcnow
-from bot.store.repositories.flags import MAX_ID
+from bot.store.models import MAX_ID, School, utcnow
 from bot.store.repositories.schools import SchoolRepository
 
 pages = APIRouter(include_in_schema=False)
@@ -420,8 +419,11 @@ async def erase_page(
     erased = await people.erase(db, user.school_id, platform, user_id, user.actor, utcnow())
     return redirect(
         request, "/people",
-        f"Erased: {erased.memberships} membership(s), {erased.messages_deleted} message "
-        f"record(s) and their consents; {erased.flags_kept} flag(s) kept as numbers only.",
+        # A flagged message's record stays (its flag needs it) without its words: say so, or
+        # "0 message records" reads as if their words were kept.
+        f"Erased: {erased.memberships} membership(s), their consents, "
+        f"{erased.messages_deleted} message record(s) and the words of every message of theirs; "
+        f"{erased.flags_kept} flag(s) kept as numbers only.",
     )  # fmt: skip
 
 

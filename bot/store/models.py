@@ -23,6 +23,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+MAX_ID = 2**31 - 1
+"""The largest id an INTEGER primary key holds: a larger one names no record (and must not reach
+PostgreSQL, which refuses it as out of range)."""
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

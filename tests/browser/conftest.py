@@ -6,15 +6,10 @@ SCHOOLGATE_REQUIRE_SERVICES is set, as in CI). Screenshots go to test-artifacts/
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 
 from tests.conftest import ROOT
@@ -49,25 +44,6 @@ async def chromium() -> AsyncIterator[Browser]:
         )
         yield browser
         await browser.close()
-
-
-@pytest.fixture
-async def live_server(app: FastAPI) -> AsyncIterator[str]:
-    """The app served by uvicorn on a free loopback port; its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # No lifespan: the test's fixtures own the runtime, as in the API tests.
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import selectinload
 
 from bot.store.models import (
+    MAX_ID,
     AuditEvent,
     Chat,
     ChatMember,
@@ -19,8 +20,6 @@ from bot.store.models import (
 from bot.store.repositories.base import Repository
 
 Columns = TypeVarTuple("Columns")
-# Ids are 32-bit on PostgreSQL: a larger one (from a URL or a button) names no flag.
-MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)

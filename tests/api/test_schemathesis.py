@@ -1,0 +1,77 @@
+"""Schemathesis fuzzes every operation of the OpenAPI schema: no input may cause a server error.
+
+It runs as its own process (its CLI) against the app served on loopback, signed in as a DSL and
+as an administrator (together they hold every permission), with real records to find.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from api.admin.deps import CSRF_HEADER, SESSION_COOKIE
+from bot.services import user_sessions
+from bot.services.schools import EngineCache
+from bot.services.user_sessions import SessionPolicy
+from bot.store.db import transaction
+from bot.store.models import School, SessionStage, User, UserRole, utcnow
+from tests.api.support import Sessions, an_account
+from tests.api.test_authorisation import records_of
+
+pytestmark = pytest.mark.anyio
+
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+EXAMPLES = 8
+# Operations that end the session the rest of the run uses (signing out; a new password, a reset
+# two-factor or signing out everywhere, when the generated id is the fuzzer's own account).
+EXCLUDED = r"^/api/auth/logout$|^/api/accounts/\{account_id\}/(password|two-factor/reset|sign-out)$"
+
+
+async def session_headers(sessions: Sessions, user: User) -> list[str]:
+    async with transaction(sessions) as session:
+        attached = await session.get(User, user.id)
+        assert attached is not None
+        # A session that outlasts the run, however long the fuzzing takes.
+        policy = SessionPolicy(idle=SessionPolicy().absolute)
+        token, created = await user_sessions.start(
+            session, attached, SessionStage.FULL, policy, utcnow()
+        )
+    return ["-H", f"Cookie: {SESSION_COOKIE}={token}", "-H", f"{CSRF_HEADER}: {created.csrf_token}"]
+
+
+@pytest.mark.parametrize("role", [UserRole.DSL, UserRole.ADMIN])
+async def test_no_input_causes_a_server_error(
+    role: UserRole,
+    live_server: str,
+    sessions: Sessions,
+    engines: EngineCache,
+    seeded_school: School,
+    tmp_path: Path,
+) -> None:
+    await records_of(sessions, engines, seeded_school, "-1001", "501")
+    async with transaction(sessions) as session:
+        user = await an_account(session, await session.merge(seeded_school), role=role)
+    command = [
+        str(SCHEMATHESIS), "run", f"{live_server}/openapi.json",
+        *await session_headers(sessions, user),
+        "--checks", "not_a_server_error",
+        "--phases", "examples,coverage,fuzzing",
+        "--max-examples", str(EXAMPLES),
+        "--exclude-path-regex", EXCLUDED,
+        "--seed", "20261130",
+        "--generation-database", "none",
+        "--request-timeout", "20",
+        "--workers", "1",
+        "--no-color",
+        "--report-dir", str(tmp_path),
+    ]  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await process.communicate()
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text[-12_000:]
+    assert "operations" in text.lower()
