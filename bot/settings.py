@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     purge_every_minutes: float = Field(default=60, gt=0)
     """How often the retention purge runs."""
     digest_time: str = Field(default="16:00", pattern=r"^\d{2}:\d{2}$")
-    """When (school time) the daily digest of medium and low flags goes to SLT."""
+    """When (school time) the daily digest goes to SLT (schools may choose their own time)."""
     escalate_after_minutes: float = Field(default=30, gt=0)
     """A high-severity alert nobody acknowledges in this time is sent again."""
     remind_every_hours: float = Field(default=24, gt=0)

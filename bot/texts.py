@@ -77,6 +77,9 @@ class TelegramTexts(BaseModel):
     digest: str
     digest_line: str
     escalation: str
+    escalated_to_dsl: str = (
+        "Escalated to the Designated Safeguarding Lead by {name}. Why: {reason}\n\n{alert}"
+    )
 
     @field_validator("reminders")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,9 +37,22 @@ def _page(request: Request, status: int, message: str) -> Response:
     return render(
         request,
         "error.html",
-        {"title": TITLES.get(status, "Something went wrong"), "message": message},
+        {
+            "title": TITLES.get(status, "Something went wrong"),
+            "message": message,
+            "back": _came_from(request),
+        },
         status_code=status,
     )
+
+
+def _came_from(request: Request) -> str | None:
+    """The page on this site the person came from (a form's page), to offer the way back."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc or not referer.path.startswith("/"):
+        return None
+    back = referer.path + (f"?{referer.query}" if referer.query else "")
+    return back if back != request.url.path else None
 
 
 def install(app: FastAPI) -> None:

@@ -27,7 +27,12 @@ from bot.services import school_file
 from bot.services import school_settings as settings_service
 from bot.services.access import Permission
 from bot.services.alerts import SAFEGUARDING_RULES
-from bot.services.notices import current_notice, publish_notice
+from bot.services.notices import (
+    ask_again_if_kept_longer,
+    current_notice,
+    publish_notice,
+    retention_of,
+)
 from bot.services.school_settings import NOTICE_PLACEHOLDERS, REMINDER_PLACEHOLDERS
 from bot.store.models import School, utcnow
 from bot.store.repositories.schools import SchoolRepository
@@ -281,11 +286,23 @@ async def _save_retention(
     request: Request, db: DbSession, user: SignedIn, body: RetentionIn
 ) -> str:
     school = await _school(db, user)
+    runtime, installation = runtime_of(request), retention(settings_of(request))
+    before = retention_of(school, installation)
     await settings_service.save_retention(
         db, school, metadata_days=body.metadata_days, flag_days=body.flag_days,
         audit_days=body.audit_days, actor=user.actor,
     )  # fmt: skip
-    return "Retention periods saved."
+    version = await ask_again_if_kept_longer(
+        db, school, before, runtime.texts.notice, installation, user.actor, utcnow()
+    )
+    if version is None:
+        return "Retention periods saved."
+    if runtime.telegram is not None:
+        runtime.telegram.dispatcher.wake()
+    return (
+        f"Retention periods saved. Things are now kept longer than members agreed to, so the "
+        f"notice goes out again (version {version}) and every member is asked to agree."
+    )
 
 
 async def _save_alerts(

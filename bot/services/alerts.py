@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from bot.texts import TelegramTexts
 SAFEGUARDING_RULES = frozenset({RuleId.CONFIDENTIAL_INFO, RuleId.HARASSMENT_CAMPAIGN})
 ALERT_DATA = "flag"
 TELEGRAM, EMAIL = "telegram", "email"
+TELEGRAM_LIMIT = 4000
 
 
 class AlertAction(StrEnum):
@@ -63,24 +65,80 @@ def flag_timing(settings: SchoolSettings, reasons: Iterable[FlagReason]) -> Aler
     )
 
 
-async def recipients(
-    session: AsyncSession, school_id: int, rules: set[str], *, by_email: bool = False
-) -> list[StaffMember]:
-    """SLT, and the DSL where the school routes one of ``rules`` to them, who take alerts on
-    this channel and can be reached on it: in Telegram (a linked account) or, with
-    ``by_email``, by e-mail (an address in the school file)."""
-    channel, reachable = (
-        (EMAIL, StaffMember.email) if by_email else (TELEGRAM, StaffMember.telegram_user_id)
-    )
+@dataclass(frozen=True)
+class Delivery:
+    """One member of staff, on one channel they take alerts on, at its address."""
+
+    member: StaffMember
+    channel: str
+    address: str
+
+
+def channels_of(member: StaffMember, *, email: bool) -> list[tuple[str, str]]:
+    """(channel, address) pairs a member of staff can be reached on and has chosen: Telegram
+    once linked, e-mail once listed and when this installation sends e-mail (``email``)."""
+    found = []
+    if member.telegram_user_id is not None:
+        found.append((TELEGRAM, str(member.telegram_user_id)))
+    if email and member.email:
+        found.append((EMAIL, member.email))
+    chosen = member.alert_channels
+    return [(channel, address) for channel, address in found if chosen is None or channel in chosen]
+
+
+async def audience(
+    session: AsyncSession,
+    school_id: int,
+    rules: set[str],
+    *,
+    email: bool,
+    dsl_only: bool = False,
+) -> list[Delivery]:
+    """Who hears of a flag with ``rules``, on every channel each takes alerts on: SLT, and the
+    DSL where the school routes one of the rules to them (``dsl_only``: the DSL alone)."""
     routed = (await school_settings(session, school_id)).routed_to_dsl(SAFEGUARDING_RULES)
-    to_dsl = bool(rules & {str(rule) for rule in routed})
-    query = select(StaffMember).where(StaffMember.school_id == school_id, reachable.is_not(None))
+    to_dsl = dsl_only or bool(rules & {str(rule) for rule in routed})
+    query = select(StaffMember).where(StaffMember.school_id == school_id)
     return [
-        member
+        Delivery(member, channel, address)
         for member in await session.scalars(query.order_by(StaffMember.id))
-        if (member.slt or (to_dsl and member.dsl))
-        and (member.alert_channels is None or channel in member.alert_channels)
+        if (member.dsl and to_dsl) or (member.slt and not dsl_only)
+        for channel, address in channels_of(member, email=email)
     ]
+
+
+async def notify(
+    session: AsyncSession,
+    deliveries: Iterable[Delivery],
+    *,
+    key: str,
+    text: str,
+    purpose: str,
+    school_id: int,
+    buttons: Iterable[tuple[str, str]] = (),
+    flag_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Queue ``text`` to each delivery (the outbox key is ``key`` made unique per person and
+    channel, so queueing again changes nothing); how many were queued."""
+    queued = 0
+    for delivery in deliveries:
+        await enqueue(
+            session,
+            key=f"{key}:{delivery.channel}:{delivery.member.id}",
+            channel=delivery.channel,
+            recipient=delivery.address,
+            # Telegram takes at most 4,096 characters; an e-mail has room for everything.
+            text=text if delivery.channel == EMAIL else text[:TELEGRAM_LIMIT],
+            purpose=purpose,
+            buttons=list(buttons),
+            school_id=school_id,
+            flag_id=flag_id,
+            staff_id=delivery.member.id,
+            now=now,
+        )
+        queued += 1
+    return queued
 
 
 def alert_text(texts: TelegramTexts, alert: AlertContext) -> str:
@@ -111,8 +169,8 @@ def alert_buttons(texts: TelegramTexts, flag_id: int) -> list[tuple[str, str]]:
 async def alert_now(
     session: AsyncSession, texts: TelegramTexts, alert: AlertContext, *, email: bool = False
 ) -> int:
-    """Queue an alert to each recipient of a flag the school hears of at once (in Telegram where
-    they have linked it, and by e-mail too when ``email`` is on); how many were queued."""
+    """Queue an alert to everyone who hears of a flag at once, on each of their channels (e-mail
+    only when ``email`` is on); how many were queued."""
     school_id = alert.chat.school_id
     if school_id is None:
         return 0
@@ -120,26 +178,8 @@ async def alert_now(
     if flag_timing(settings, alert.reasons) is not AlertTiming.NOW:
         return 0
     rules = {r.rule for r in alert.reasons}
-    deliveries = [
-        (TELEGRAM, member, str(member.telegram_user_id))
-        for member in await recipients(session, school_id, rules)
-    ]
-    if email:
-        deliveries += [
-            (EMAIL, member, str(member.email))
-            for member in await recipients(session, school_id, rules, by_email=True)
-        ]
-    for channel, member, address in deliveries:
-        await enqueue(
-            session,
-            key=f"alert:{channel}:{alert.flag.id}:{member.id}",
-            channel=channel,
-            recipient=address,
-            text=alert_text(texts, alert),
-            purpose="alert",
-            buttons=alert_buttons(texts, alert.flag.id),
-            school_id=school_id,
-            flag_id=alert.flag.id,
-            staff_id=member.id,
-        )
-    return len(deliveries)
+    return await notify(
+        session, await audience(session, school_id, rules, email=email),
+        key=f"alert:{alert.flag.id}", text=alert_text(texts, alert), purpose="alert",
+        buttons=alert_buttons(texts, alert.flag.id), school_id=school_id, flag_id=alert.flag.id,
+    )  # fmt: skip

@@ -63,13 +63,17 @@ class LogQuery:
     before: int | None = None
 
 
+BUILT_IN = {"system": "Schoolgate", "cli": "Command line"}
+
+
 async def actor_names(
-    session: AsyncSession, school_id: int, actors: Iterable[str]
+    session: AsyncSession, school_id: int, actors: Iterable[str | None]
 ) -> dict[str, str]:
     """Readable names: "user:12" is the account's name, "staff:3" the staff member's (who acted
-    from Telegram); anything else ("system", "cli", "telegram:user:...") stays as it is."""
-    wanted = set(actors)
-    names = {actor: actor for actor in wanted}
+    from Telegram), "system" is Schoolgate itself and "cli" the command line; anything else
+    ("telegram:user:...") stays as it is."""
+    wanted = {actor for actor in actors if actor}
+    names = {actor: BUILT_IN.get(actor, actor) for actor in wanted}
     if any(actor.startswith("user:") for actor in wanted):
         for user in await UserRepository(session).for_school(school_id):
             names[f"user:{user.id}"] = user.name

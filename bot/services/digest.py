@@ -10,19 +10,30 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bot.services.alerts import AlertContext, alert_buttons, alert_text, flag_timing, recipients
-from bot.services.outbox import enqueue
+from bot.services.alerts import (
+    AlertContext,
+    alert_buttons,
+    alert_text,
+    audience,
+    flag_timing,
+    notify,
+)
 from bot.services.school_settings import AlertTiming, settings_of
 from bot.store.models import Chat, ChatMember, Flag, FlagStatus, School, StoredMessage
 from bot.texts import TelegramTexts
 
 
 async def queue_digests(
-    session: AsyncSession, texts: TelegramTexts, digest_time: time, now: datetime
+    session: AsyncSession,
+    texts: TelegramTexts,
+    digest_time: time,
+    now: datetime,
+    *,
+    email: bool = False,
 ) -> int:
     """Once a day, at each school's digest time (``digest_time`` unless it set its own) in its
-    time zone, a summary to each linked SLT member of the flags still open from the last day
-    that the school hears of in the digest. Idempotent per day."""
+    time zone, a summary to SLT, on each of their channels, of the flags still open from the
+    last day that the school hears of in the digest. Idempotent per day."""
     queued = 0
     for school in await session.scalars(select(School).order_by(School.id)):
         settings = settings_of(school)
@@ -51,18 +62,21 @@ async def queue_digests(
                 )
             )
         text = texts.digest.format(school=school.name, count=len(flags), lines="\n".join(lines))
-        for member in await recipients(session, school.id, set()):
-            await enqueue(
-                session, key=f"digest:{school.id}:{local.date()}:{member.id}",
-                channel="telegram", recipient=str(member.telegram_user_id), text=text[:4000],
-                purpose="digest", school_id=school.id, staff_id=member.id, now=now,
-            )  # fmt: skip
-            queued += 1
+        queued += await notify(
+            session, await audience(session, school.id, set(), email=email),
+            key=f"digest:{school.id}:{local.date()}", text=text, purpose="digest",
+            school_id=school.id, now=now,
+        )  # fmt: skip
     return queued
 
 
 async def escalate(
-    session: AsyncSession, texts: TelegramTexts, after: timedelta, now: datetime
+    session: AsyncSession,
+    texts: TelegramTexts,
+    after: timedelta,
+    now: datetime,
+    *,
+    email: bool = False,
 ) -> int:
     """Send once more, to every recipient, each alert still open after the school's own delay
     (``after`` unless it set one)."""
@@ -83,14 +97,13 @@ async def escalate(
             )
             minutes = round(wait.total_seconds() / 60)
             text = texts.escalation.format(minutes=minutes, alert=alert_text(texts, context))
-            for member in await recipients(session, school.id, {r.rule for r in flag.reasons}):
-                await enqueue(
-                    session, key=f"escalation:{flag.id}:{member.id}", channel="telegram",
-                    recipient=str(member.telegram_user_id), text=text, purpose="alert",
-                    buttons=alert_buttons(texts, flag.id), school_id=school.id,
-                    flag_id=flag.id, staff_id=member.id, now=now,
-                )  # fmt: skip
-                queued += 1
+            rules = {r.rule for r in flag.reasons}
+            queued += await notify(
+                session, await audience(session, school.id, rules, email=email),
+                key=f"escalation:{flag.id}", text=text, purpose="alert",
+                buttons=alert_buttons(texts, flag.id), school_id=school.id, flag_id=flag.id,
+                now=now,
+            )  # fmt: skip
     return queued
 
 

@@ -83,20 +83,25 @@ async def publish_notice(
     installation: Retention,
     actor: str,
     now: datetime,
+    *,
+    again: bool = False,
 ) -> str | None:
     """Make ``words`` the school's notice (blank, or the installation's words: the
     installation's notice) and ask every member of its registered chats to agree again: each
     chat gets the new version, and the notice with its "I agree" button is queued to it.
 
-    Returns the new version, or None when the words are the ones in force already. Raises
-    BadInputError (changing nothing) for words that cannot be used.
+    Returns the new version, or None when the words are the ones in force already (unless
+    ``again``: a new version of the same words, for something they describe has changed).
+    Raises BadInputError (changing nothing) for words that cannot be used.
     """
     settings = settings_of(school)
     cleaned = _clean(words)
     own = cleaned if cleaned and cleaned != _clean(default.text) else None
     in_force = settings.notice.text if settings.notice else None
-    if own == in_force:
+    if own == in_force and not again:
         return None
+    if again and own is None:
+        own = _clean(default.text)  # the installation's words, as the school's, to version them
     serial = settings.notices_written + 1
     version = f"{now:%Y-%m-%d}.{serial}" if own else default.version
     changed = settings.changed(
@@ -125,3 +130,24 @@ async def publish_notice(
             old_version=old, new_version=version,
         )  # fmt: skip
     return version
+
+
+async def ask_again_if_kept_longer(
+    session: AsyncSession,
+    school: School,
+    before: Retention,
+    default: Notice,
+    installation: Retention,
+    actor: str,
+    now: datetime,
+) -> str | None:
+    """When the school now keeps messages or flags longer than the notice members agreed to
+    said, they must agree to the new periods: the notice goes out again as a new version.
+    (Shorter periods only favour members, so their consent stands.) The new version, if any."""
+    after = retention_of(school, installation)
+    if after.metadata <= before.metadata and after.flags <= before.flags:
+        return None
+    words = current_notice(school, default).template
+    return await publish_notice(
+        session, school, words, default, installation, actor, now, again=True
+    )

@@ -7,17 +7,16 @@ sender, a chat) is queued in the outbox, so it goes if and only if the decision 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInputError, NotFoundError
-from bot.services.alerts import AlertContext, alert_buttons, alert_text
+from bot.services.alerts import AlertContext, alert_buttons, alert_text, audience, notify
+from bot.services.audit_log import actor_names
 from bot.services.outbox import enqueue
 from bot.services.reminders import to_sender
 from bot.store.models import (
@@ -27,11 +26,10 @@ from bot.store.models import (
     Flag,
     FlagStatus,
     OutboxMessage,
+    OutboxStatus,
     School,
-    StaffMember,
     StoredMessage,
 )
-from bot.store.repositories.accounts import UserRepository
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.flags import FlagQuery, FlagRepository
 from bot.store.repositories.messages import MessageRepository
@@ -43,8 +41,6 @@ from bot.texts import TelegramTexts
 DELETE_WITHIN = timedelta(hours=48)
 CONTEXT = 10
 """Messages shown before and after a flagged one."""
-TELEGRAM_LIMIT = 4000
-ESCALATED = "Escalated to the Designated Safeguarding Lead by {name}. Why: {reason}\n\n{alert}"
 
 
 class Decision(StrEnum):
@@ -229,20 +225,6 @@ def _nearby(message: StoredMessage, sender: str, *, hidden: bool, this: bool = F
     return Nearby(message.id, sender, message.sent_at, text, why, this)
 
 
-async def actor_names(
-    session: AsyncSession, school_id: int, actors: Iterable[str | None]
-) -> dict[str, str]:
-    """Readable names for audit actors ("user:3", "staff:5", "system")."""
-    wanted = {actor for actor in actors if actor}
-    users = [int(a[5:]) for a in wanted if a.startswith("user:") and a[5:].isdigit()]
-    user_names = await UserRepository(session).names(users)
-    staff_names = {s.id: s.name for s in await SchoolRepository(session).staff(school_id)}
-    names = {"system": "Schoolgate"}
-    names |= {f"user:{id}": name for id, name in user_names.items()}
-    names |= {f"staff:{id}": f"{name} (Telegram)" for id, name in staff_names.items()}
-    return {actor: names.get(actor, actor) for actor in wanted}
-
-
 # -- decisions -------------------------------------------------------------------------------
 
 
@@ -292,23 +274,6 @@ async def decide(
     return Decided(changed=True, alerted=alerted)
 
 
-async def dsl_staff(session: AsyncSession, school_id: int) -> list[StaffMember]:
-    query = select(StaffMember).where(StaffMember.school_id == school_id, StaffMember.dsl.is_(True))
-    return list(await session.scalars(query.order_by(StaffMember.id)))
-
-
-def reachable(member: StaffMember, *, email: bool) -> list[tuple[str, str]]:
-    """(channel, address) pairs a member of staff gets alerts on: Telegram where linked, e-mail
-    where they have an address and ``email`` alerts are on, within their own choice."""
-    found = []
-    if member.telegram_user_id is not None:
-        found.append(("telegram", str(member.telegram_user_id)))
-    if email and member.email:
-        found.append(("email", member.email))
-    chosen = member.alert_channels
-    return [(channel, address) for channel, address in found if chosen is None or channel in chosen]
-
-
 async def _alert_dsl(
     session: AsyncSession,
     case: Case,
@@ -322,20 +287,14 @@ async def _alert_dsl(
     context = AlertContext(
         flag, list(flag.reasons), case.chat, case.sender, case.message.text or ""
     )
-    text = ESCALATED.format(
+    text = texts.escalated_to_dsl.format(
         name=reviewer.name, reason=reason or "(none given)", alert=alert_text(texts, context)
     )
-    queued = 0
-    for member in await dsl_staff(session, case.school_id):
-        for channel, address in reachable(member, email=email):
-            await enqueue(
-                session, key=f"dsl:{channel}:{flag.id}:{member.id}", channel=channel,
-                recipient=address, text=text[:TELEGRAM_LIMIT], purpose="alert",
-                buttons=alert_buttons(texts, flag.id), school_id=case.school_id,
-                flag_id=flag.id, staff_id=member.id,
-            )  # fmt: skip
-            queued += 1
-    return queued
+    dsl = await audience(session, case.school_id, set(), email=email, dsl_only=True)
+    return await notify(
+        session, dsl, key=f"dsl:{flag.id}", text=text, purpose="alert",
+        buttons=alert_buttons(texts, flag.id), school_id=case.school_id, flag_id=flag.id,
+    )  # fmt: skip
 
 
 # -- actions ---------------------------------------------------------------------------------
@@ -374,7 +333,11 @@ def can_delete(case: Case, now: datetime) -> bool:
 async def _remove(
     session: AsyncSession, case: Case, texts: TelegramTexts, now: datetime
 ) -> Outcome:
-    if not can_delete(case, now):
+    earlier = await OutboxRepository(session).by_key(_removal_key(case))
+    # After Telegram refused the bot's deletion (rights taken away, message gone, too old),
+    # trying again would change nothing: the sender is asked instead.
+    refused = earlier is not None and earlier.status == OutboxStatus.FAILED
+    if refused or not can_delete(case, now):
         await _to_sender(session, case, "removal", _removal_request(texts, case), "removal")
         return Outcome.ASKED
     chat, message = case.chat, case.message

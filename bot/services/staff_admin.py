@@ -21,6 +21,7 @@ from bot.errors import BadInputError, NotFoundError
 from bot.policy.context import phone_key
 from bot.policy.school import WEEKDAYS, SchoolConfig
 from bot.policy.school import StaffMember as StaffEntry
+from bot.services.alerts import channels_of
 from bot.services.schools import save_config, validated_config
 from bot.services.staff_links import create_link_code
 from bot.store.models import School, StaffMember
@@ -121,14 +122,7 @@ def alerts_on(row: StaffMember, *, email_on: bool) -> tuple[str, ...]:
     on (Telegram once linked, e-mail once listed and the service sends e-mail) and chose."""
     if not (row.slt or row.dsl):
         return ()
-    reachable = [
-        channel
-        for channel, ok in (("telegram", row.telegram_user_id is not None),
-                            ("email", bool(row.email) and email_on))
-        if ok
-    ]  # fmt: skip
-    chosen = CHANNELS if row.alert_channels is None else row.alert_channels
-    return tuple(channel for channel in reachable if channel in chosen)
+    return tuple(channel for channel, _ in channels_of(row, email=email_on))
 
 
 def _config_staff(school: School) -> list[dict[str, Any]]:

@@ -58,3 +58,21 @@ async def test_a_body_over_the_limit_is_refused_before_it_is_read(
 async def test_openapi_schema_lists_the_api(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {"/healthz", "/readyz", "/api/classify", "/api/auth/login"} <= set(paths)
+
+
+async def test_an_error_page_leads_back_to_the_form_on_this_site(sign_in: SignIn) -> None:
+    viewer = await sign_in(UserRole.VIEWER)
+    data = {"current": "x" * 12, "new": "a long new passphrase", "confirm": "something else!!"}
+    mismatch = await viewer.client.post(
+        "/account/password",
+        data={**data, "csrf_token": viewer.csrf},
+        headers={"Referer": "http://test/account"},
+    )
+    assert mismatch.status_code == 400
+    assert '<a href="/account">Go back</a>' in mismatch.text
+    elsewhere = await viewer.client.post(
+        "/account/password",
+        data={**data, "csrf_token": viewer.csrf},
+        headers={"Referer": "https://evil.example/account"},
+    )
+    assert "Go back" not in elsewhere.text

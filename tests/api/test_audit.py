@@ -80,8 +80,8 @@ async def test_newest_first_with_each_actor_named(
     assert [(e["actor"], e["actor_name"], e["action"]) for e in mine] == [
         (f"staff:{head.id}", "Mrs Anita Patel (Telegram)", "flag.acknowledged"),
         ("telegram:user:77", "telegram:user:77", "consent.given"),
-        ("cli", "cli", "school.loaded"),
-        ("system", "system", "flag.raised"),
+        ("cli", "Command line", "school.loaded"),
+        ("system", "Schoolgate", "flag.raised"),
         (f"user:{slt.user.id}", "Test SLT", "flag.viewed"),
     ]
     assert [e["id"] for e in found] == sorted((e["id"] for e in found), reverse=True)

@@ -285,6 +285,31 @@ async def test_a_new_notice_is_posted_to_the_schools_chats_for_fresh_consent(
         assert not await consent.has_consented(session, stored, member)
 
 
+async def test_keeping_things_longer_asks_everyone_again_and_shorter_does_not(
+    sign_in: SignIn, sessions: Sessions, seeded_school: School
+) -> None:
+    async with transaction(sessions) as session:
+        chat = await a_chat(session, seeded_school)
+        chat_id, agreed_to = chat.id, chat.notice_version
+    admin = await sign_in(UserRole.ADMIN)
+    shorter = await admin.put("/api/settings/retention", json={"metadata_days": 14})
+    assert shorter.status_code == 200
+    async with sessions() as session:
+        stored = await session.get(Chat, chat_id)
+        assert stored is not None
+        assert stored.notice_version == agreed_to, "shorter periods only favour members"
+    longer = await admin.put("/api/settings/retention", json={"flag_days": 730})
+    assert longer.status_code == 200
+    async with sessions() as session:
+        stored = await session.get(Chat, chat_id)
+        assert stored is not None
+        assert stored.notice_version != agreed_to
+        [posted] = list(await session.scalars(select(OutboxMessage)))
+        assert posted.purpose == "notice"
+        assert "730 days" in posted.text
+        assert posted.buttons == [["I agree", f"consent:{stored.notice_version}"]]
+
+
 async def test_settings_are_always_the_users_own_schools(
     sign_in: SignIn, sessions: Sessions, seeded_school: School
 ) -> None:

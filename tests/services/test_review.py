@@ -19,6 +19,7 @@ from bot.store.models import (
     AuditEvent,
     FlagStatus,
     OutboxMessage,
+    OutboxStatus,
     School,
     StaffMember,
 )
@@ -270,6 +271,23 @@ async def test_removal_deletes_through_the_outbox_or_asks_the_sender(
             assert request.text.startswith("Hi Becky, the school has asked for your message")
         [event] = await audit(session, "flag.removal_requested")
         assert event.details == {"outcome": "deleted" if deleted else "asked sender"}
+
+
+async def test_after_telegram_refused_the_deletion_the_sender_is_asked(
+    sessions: Sessions, engine: PolicyEngine, texts: TelegramTexts
+) -> None:
+    async with transaction(sessions) as session:
+        case = await a_case(session, engine, bot_admin=True)
+        first = await review.act(session, case, Step.REMOVE, HEAD, texts=texts, now=SENT)
+        assert first is Outcome.DELETED
+        [delete] = await outbox(session, "delete")
+        # The dispatcher gave up on it: Telegram answered that the bot lacks the right.
+        delete.status, delete.error = OutboxStatus.FAILED, "Bad Request: not enough rights"
+        await session.flush()
+        again = await review.act(session, case, Step.REMOVE, HEAD, texts=texts, now=SENT)
+        assert again is Outcome.ASKED
+        [request] = await outbox(session, "removal")
+        assert request.text.startswith("Hi Becky, the school has asked for your message")
 
 
 async def test_another_schools_flag_is_not_found(sessions: Sessions, engine: PolicyEngine) -> None:

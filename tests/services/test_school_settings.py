@@ -341,6 +341,26 @@ async def test_staff_get_alerts_only_on_the_channels_they_chose(
         assert (await alerts(session))[-1].channel == "telegram"
 
 
+async def test_staff_who_chose_email_get_the_digest_and_repeated_alerts_by_email(
+    sessions: Sessions, engines: EngineCache, texts: TelegramTexts
+) -> None:
+    async with transaction(sessions) as session:
+        school = await a_school(session)
+        head = await linked_head(session, school)
+        head.alert_channels = ["email"]
+        chat, member, flag = await said(session, engines, school, RUDE)
+        assert flag is not None
+        await said(session, engines, school, MOAN, number=2, chat=chat, member=member)
+        later = NOW + timedelta(hours=3)
+        assert await escalate(session, texts, timedelta(minutes=30), later, email=True) == 1
+        digest_time = datetime.combine(NOW.date(), time(16, 5), tzinfo=UTC)
+        assert await queue_digests(session, texts, time(16, 0), digest_time, email=True) == 1
+        sent = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        assert {(m.purpose, m.channel) for m in sent} == {("alert", "email"), ("digest", "email")}
+        # Without e-mail set up, there is nowhere to send them: nothing is queued.
+        assert await escalate(session, texts, timedelta(minutes=30), later, email=False) == 0
+
+
 async def test_the_dsl_gets_the_rules_the_school_routes_to_them(
     sessions: Sessions, engines: EngineCache, texts: TelegramTexts
 ) -> None:

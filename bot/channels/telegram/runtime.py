@@ -26,7 +26,7 @@ from bot.channels.email.delivery import CHANNEL as EMAIL_CHANNEL
 from bot.channels.telegram.actions import Action, Leave, Say, perform
 from bot.channels.telegram.delivery import CHANNEL, TelegramSender, telegram_bot
 from bot.channels.telegram.updates import PLATFORM, HandlerSettings, TelegramUpdateHandler
-from bot.services.alerts import recipients
+from bot.services.alerts import audience, notify
 from bot.services.closure import ACTIVE, due_closures, record_step
 from bot.services.digest import escalate, queue_digests
 from bot.services.dispatcher import Dispatcher, Sender
@@ -342,8 +342,9 @@ class TelegramRuntime:
     async def summarise_and_escalate(self, now: datetime) -> int:
         """Queue the daily digests that are due and re-send alerts nobody acknowledged."""
         async with transaction(self.sessions) as session:
-            queued = await queue_digests(session, self.texts, self.digest_time, now)
-            queued += await escalate(session, self.texts, self.escalate_after, now)
+            email = self.email_alerts
+            queued = await queue_digests(session, self.texts, self.digest_time, now, email=email)
+            queued += await escalate(session, self.texts, self.escalate_after, now, email=email)
         if queued:
             self.dispatcher.wake()
         return queued
@@ -398,13 +399,12 @@ class TelegramRuntime:
                         purpose="closure", school_id=chat.school_id,
                     )  # fmt: skip
                     text = self.texts.closure_slt.format(chat=chat.title, problem=problem)
-                    for member in await recipients(session, chat.school_id or 0, set()):
-                        await enqueue(
-                            session, key=f"closure:{closure.id}:slt:{member.id}",
-                            channel="telegram", recipient=str(member.telegram_user_id),
-                            text=text, purpose="closure", school_id=chat.school_id,
-                            staff_id=member.id,
-                        )  # fmt: skip
+                    school_id = chat.school_id or 0
+                    slt = await audience(session, school_id, set(), email=self.email_alerts)
+                    await notify(
+                        session, slt, key=f"closure:{closure.id}:slt", text=text,
+                        purpose="closure", school_id=school_id,
+                    )  # fmt: skip
                     await record_step(session, closure, chat, ClosureStatus.LOCKED, now, problem)
             else:
                 await self.bot.leave_chat(telegram_chat)
