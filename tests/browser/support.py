@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.async_api import Locator, Page
+from playwright.async_api import BrowserContext, Dialog, Locator, Page
 
 from bot.store.models import User
 from tests.api.support import PASSWORD, code_for
@@ -40,3 +40,32 @@ async def page_width(page: Page) -> int:
     """How wide the page is drawn, in CSS pixels: wider than the screen means scrolling sideways."""
     width: int = await page.evaluate("document.documentElement.scrollWidth")
     return width
+
+
+async def press_and_confirm(page: Page, button: Locator) -> list[str]:
+    """Press ``button`` and agree to the question its form asks first (``data-confirm``): the
+    questions asked, filled in by the time the next page has loaded."""
+    questions: list[str] = []
+
+    async def agree(dialog: Dialog) -> None:
+        questions.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", agree)
+    try:
+        await button.click()  # returns once the question is answered: it holds the page up
+    finally:
+        page.remove_listener("dialog", agree)
+    return questions
+
+
+def main_heading(page: Page) -> Locator:
+    return page.get_by_role("heading", level=1)
+
+
+async def on_a_phone(phone: BrowserContext, user: User) -> Page:
+    """A page in the phone's browser, signed in as ``user`` (who has just signed in elsewhere:
+    a code is good once, so theirs is the authenticator's next one)."""
+    page = await phone.new_page()
+    await sign_in(page, user, steps_ahead=1)
+    return page
