@@ -36,7 +36,7 @@ QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory"
 LOCK_FLAGS := --generate-hashes --strip-extras --allow-unsafe \
 	--no-emit-index-url --no-emit-find-links --quiet
 
-.PHONY: help venv lint types test run format lock bench clean
+.PHONY: help venv lint types test run demo format lock bench clean
 
 help: ## list the targets
 	@echo "Schoolgate make targets:"
@@ -96,6 +96,10 @@ test: $(STAMP) lint types ## lint, types, then pytest (THE check; CI runs this)
 run: $(STAMP) ## migrate and serve on http://127.0.0.1:8000
 	@echo "==> starting Schoolgate on http://127.0.0.1:8000"
 	@$(BIN)/schoolgate serve
+
+demo: $(STAMP) ## try it: a fake Telegram chat with flags to review, on http://127.0.0.1:8000
+	@echo "==> starting the Schoolgate demo (a fake Telegram server; nothing leaves this machine)"
+	@$(BIN)/python scripts/demo.py
 
 format: $(STAMP) ## ruff format + ruff check --fix
 	@echo "==> ruff format"
