@@ -43,7 +43,16 @@ def serve(host: str | None, port: int | None) -> None:
     app = create_app(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
     click.echo(f"==> serving on http://{bind_host}:{bind_port} (API docs at /docs)")
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        app,
+        host=bind_host,
+        port=bind_port,
+        log_level=settings.log_level.lower(),
+        # Behind a TLS-terminating proxy the request's scheme and client come from its
+        # X-Forwarded-* headers, believed only from FORWARDED_ALLOW_IPS (secure cookies, HSTS).
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
 
 
 def register(main: click.Group) -> None:
