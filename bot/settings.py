@@ -27,7 +27,20 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_whatsapp_from: str | None = None
+    """The school's WhatsApp sender, e.g. whatsapp:+441632960000: groups, reports, alerts."""
+    twilio_sms_from: str | None = None
+    """A number (or Messaging Service) that sends SMS alerts, e.g. +441632960001."""
+    twilio_conversations_service_sid: str | None = None
+    """The Conversation Service the class groups live in (default: the account's default)."""
     twilio_api_base_url: str | None = None
+    """Twilio's API (a local fake in tests): https://<domain>.twilio.com/... becomes
+    <this>/<domain>/...."""
+    twilio_template_alert: str | None = None
+    """Content SID of the approved template for alerts outside WhatsApp's 24-hour window."""
+    twilio_template_reminder: str | None = None
+    """Content SID of the approved template for reminders to parents outside the window."""
+    twilio_template_invite: str | None = None
+    """Content SID of the approved template inviting a parent to a group by number."""
     smtp_url: SecretStr | None = None
     smtp_from: str = "schoolgate@localhost"
     """The From address of e-mail alerts."""

@@ -99,6 +99,9 @@ class RuleSetup(_Model):
     """None: by severity (high at once, the others in the digest)."""
     remind: bool = True
     """Send the sender a kind reminder, for the rules that have one."""
+    hold: bool = False
+    """In a hosted WhatsApp group, hold the message back instead of relaying it (the sender is
+    told why). Telegram cannot hold a message: there it is flagged as usual."""
 
     @field_validator("severity", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,20 @@ log = logging.getLogger(__name__)
 
 def slug_for(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64] or "school"
+
+
+def e164(phone: str, region: str = "GB") -> str | None:
+    """A phone number as Twilio takes it (+447700900123); None when there is none or it is not a
+    possible number (the school file's own checks report that)."""
+    if not phone.strip():
+        return None
+    try:
+        parsed = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def validated_config(data: dict[str, Any]) -> SchoolConfig:
@@ -83,6 +98,7 @@ async def _sync_staff(session: AsyncSession, school: School, config: SchoolConfi
                 slt=member.slt,
                 dsl=member.dsl,
                 email=member.email or None,
+                phone=e164(member.phone),
             )
             for member in config.staff
         ],

@@ -89,6 +89,13 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
 
 
+class FlagSource(StrEnum):
+    CHAT = "chat"
+    """A message in a chat the bot checks."""
+    REPORT = "report"
+    """A message a parent forwarded to the school's report line: its member is the reporter."""
+
+
 class FlagStatus(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
@@ -146,6 +153,8 @@ class StaffMember(Base):
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     """Set when the member links their own Telegram account to receive alerts."""
     email: Mapped[str | None] = mapped_column(String(254), default=None)
+    phone: Mapped[str | None] = mapped_column(String(32), default=None)
+    """E.164 (+447700900123), from the school file: for WhatsApp and SMS alerts they choose."""
     alert_channels: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     """The channels this person wants alerts on; None means every channel they can be reached on."""
 
@@ -180,6 +189,8 @@ class Chat(Base):
     """People in the chat as the platform last reported, the bot not counted."""
     unconsented_messages: Mapped[int] = mapped_column(Integer, default=0)
     """Messages dropped unread because their sender had not consented: a count, nothing more."""
+    join_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    """A hosted WhatsApp group's join code (SHA-256): parents send it to the school's number."""
 
 
 class RegistrationCode(Base):
@@ -210,6 +221,8 @@ class ChatMember(Base):
     username: Mapped[str | None] = mapped_column(String(64), default=None)
     private_chat_id: Mapped[str | None] = mapped_column(String(64), default=None)
     """Set once the member has started a private chat with the bot, so it can write to them."""
+    platform_ref: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The platform's own id for the membership (a Twilio participant SID), to remove it."""
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     left_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -293,6 +306,11 @@ class Flag(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200), default=None)
     decision_note: Mapped[str | None] = mapped_column(Text, default=None)
     """Why: required when a flag is found not to be a breach."""
+    source: Mapped[FlagSource] = mapped_column(
+        String(16), default=FlagSource.CHAT, server_default=FlagSource.CHAT.value
+    )
+    reported_from: Mapped[str | None] = mapped_column(String(255), default=None)
+    """For a report: the chat the reporter says the message came from."""
 
     reasons: Mapped[list[FlagReason]] = relationship(
         back_populates="flag", lazy="raise", cascade="all, delete-orphan", order_by="FlagReason.id"
@@ -472,3 +490,46 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64), index=True)
     succeeded: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class JoinRequest(Base):
+    """Someone asking to join a hosted WhatsApp group, until they agree to the notice (then they
+    become a member) or the request runs out. Only their address is kept meanwhile."""
+
+    __tablename__ = "join_requests"
+    __table_args__ = (UniqueConstraint("chat_id", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    invited_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    """Set when the school invited the number (rather than the parent sending a join code)."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class WebhookReceipt(Base):
+    """A webhook already answered, and the answer given, so that a replay gets the same answer
+    and changes nothing. Kept a week."""
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (UniqueConstraint("platform", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text, default="")
+
+
+class MessagingWindow(Base):
+    """When an address last wrote to the school's WhatsApp number: for 24 hours after, free-form
+    messages may go to it; after that only approved templates. Kept two days."""
+
+    __tablename__ = "messaging_windows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), unique=True)
+    last_inbound_at: Mapped[datetime]

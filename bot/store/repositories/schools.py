@@ -43,7 +43,7 @@ class SchoolRepository(Repository):
             else:
                 current.role, current.handles = member.role, member.handles
                 current.slt, current.dsl = member.slt, member.dsl
-                current.email = member.email
+                current.email, current.phone = member.email, member.phone
         for gone in existing.values():
             await self.session.delete(gone)
         await self.session.flush()
