@@ -14,13 +14,12 @@ a row while an older one to the same recipient is waiting or in flight elsewhere
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -163,9 +162,9 @@ class Dispatcher:
                 for queue in queues.values():
                     group.create_task(self._deliver_in_order(queue, claim, clock, turns))
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            await _cancel_and_wait([renewing])
+            if not renewing.cancelled():
+                renewing.result()  # raises the error it died of, if any (it may also just end)
         log.info(
             "outbox: %s sent, %s to try again, %s failed (of %s claimed)",
             claim.sent, claim.retried, claim.failed, len(rows),
@@ -320,7 +319,15 @@ async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, timeout: fl
     try:
         await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for waiter in waiters:
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter
+        await _cancel_and_wait(waiters)
+
+
+async def _cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks`` and wait until they have ended.
+
+    Not ``await task`` with CancelledError suppressed: that would also swallow a cancellation
+    of the caller arriving meanwhile, and a killed dispatcher would carry on.
+    """
+    for task in tasks:
+        task.cancel()
+    await asyncio.wait(tasks)

@@ -4,7 +4,7 @@ write transactions so that concurrent writers wait for each other instead of fai
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # Take the write lock at the start: a deferred transaction that later tries to write
         # can fail at once with "database is locked" instead of waiting its turn.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine.sync_engine, "close")
+    def _on_close(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy closes (invalidates) a connection whose task was cancelled mid-query, with
+        # its transaction still open. sqlite3 closes lazily while a statement of that query is
+        # alive (the cancellation's traceback keeps its cursor), and until then the transaction
+        # and the write lock stay: every other writer waits, then fails "database is locked".
+        # Rolling back first releases the lock whatever becomes of the cursor. A connection
+        # that cannot roll back (already gone) is closed all the same.
+        with suppress(Exception):
+            dbapi_connection.rollback()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

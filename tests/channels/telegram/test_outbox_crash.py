@@ -159,6 +159,22 @@ async def test_killed_dispatchers_lose_nothing_and_seldom_duplicate(
     assert duplicates < ALERTS / 100
 
 
+async def test_a_dispatcher_killed_while_idle_stays_dead() -> None:
+    """Wherever in its idle loop the kill lands (each turn of the event loop in turn), the
+    dispatcher ends: it does not take its own cancellation for one of its helpers'."""
+    for turns in range(12):
+        stop = asyncio.Event()
+        dispatcher = Dispatcher(async_sessionmaker(), {}, poll_interval=0)  # no database needed
+        task = asyncio.create_task(dispatcher.run_forever(stop))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.wait([task], timeout=1)
+        stop.set()  # a dispatcher that survived the kill ends now, rather than after the test
+        await asyncio.wait([task], timeout=1)
+        assert task.cancelled(), f"killed after {turns} turns of the event loop, it carried on"
+
+
 async def counts(sessions: Sessions) -> dict[OutboxStatus, int]:
     async with sessions() as session:
         return await OutboxRepository(session).counts()
