@@ -18,6 +18,7 @@ from api.admin.middleware import SecurityHeaders
 from api.admin.routes import ROUTERS
 from api.admin.templating import HERE as ADMIN_DIR
 from api.telegram_webhook import telegram_router
+from api.twilio_webhooks import twilio_router
 from bot import __version__
 from bot.runtime import Runtime
 from bot.services.accounts import Throttle
@@ -60,6 +61,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=ADMIN_DIR / "static"), name="static")
     if runtime.telegram is not None and settings.public_base_url:
         app.include_router(telegram_router(runtime.telegram, settings.max_update_bytes))
+    if runtime.whatsapp is not None and settings.public_base_url:
+        app.include_router(twilio_router(runtime.whatsapp, settings.max_update_bytes))
 
     @app.get("/healthz", tags=["health"])
     async def health() -> dict[str, str]:

@@ -93,3 +93,55 @@ class TelegramTexts(BaseModel):
 def load_telegram_texts(config_dir: Path) -> TelegramTexts:
     path = config_dir / "texts" / "telegram.yaml"
     return validate(TelegramTexts, read_yaml(path, "texts file"), path, "texts file")
+
+
+class WhatsAppTexts(BaseModel):
+    """What Schoolgate says on WhatsApp (``config/texts/whatsapp.yaml``). The consent notice
+    itself is the school's, or the installation's in telegram.yaml: one notice, one version,
+    whatever the platform; ``notice_suffix`` adds how agreeing works here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    join_usage: str
+    bad_code: str
+    notice_suffix: str
+    join_prompt: str
+    pending_agree: str
+    nothing_to_agree: str
+    joined: str
+    group_full: str
+    in_another_group: str
+    try_later: str
+    not_consented: str
+    agreed: str
+    held: str
+    held_advice: dict[str, str]
+    held_advice_general: str
+    left: str
+    left_not_removed: str
+    not_in_group: str
+    mydata: str
+    mydata_more: str
+    report_thanks: str
+    which_group: str
+    which_group_noted: str
+    which_school: str
+    report_usage: str
+    whatsapp_only: str
+    relay: str
+    relay_without_text: str
+    someone: str
+    invite: str
+
+    @field_validator("held_advice")
+    @classmethod
+    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - {rule.value for rule in RuleId}
+        if unknown:
+            raise ValueError(f"there is no rule {', '.join(sorted(unknown))}")
+        return value
+
+
+def load_whatsapp_texts(config_dir: Path) -> WhatsAppTexts:
+    path = config_dir / "texts" / "whatsapp.yaml"
+    return validate(WhatsAppTexts, read_yaml(path, "texts file"), path, "texts file")

@@ -308,7 +308,8 @@ async def flag_page(request: Request, db: DbSession, user: Reviewing, flag_id: F
         {
             "flag": _detail(seen), "zone": review.school_zone(school), "Decision": Decision,
             "Step": Step, "FlagStatus": FlagStatus, "max_note": MAX_NOTE, "history": HISTORY,
-            "outcomes": OUTCOMES,
+            "outcomes": OUTCOMES, "acts_on_sender": review.acts_on_sender(seen.case),
+            "not_the_author": review.NOT_THE_AUTHOR, "platform": seen.case.chat.platform,
             "status_labels": STATUS_LABELS,
         },
         user=user,
@@ -367,32 +368,35 @@ def _decided_message(decision: Decision, decided: review.Decided) -> str:
         return DONE[decision]
     if decided.alerted == 0:
         return (
-            "Escalated to the Designated Safeguarding Lead, but no DSL can be reached by "
-            "Telegram or e-mail: please tell them yourself."
+            "Escalated to the Designated Safeguarding Lead, but no DSL can be reached on any "
+            "channel they chose (Telegram, e-mail, WhatsApp or SMS): please tell them yourself."
         )
     return f"Escalated to the Designated Safeguarding Lead ({decided.alerted} alert(s) on the way)."
 
 
-def _acted_message(step: Step, outcome: Outcome, sender: str) -> str:
+def _acted_message(step: Step, outcome: Outcome, case: review.Case) -> str:
+    sender = case.sender.display_name
     if step is Step.REMIND:
         return f"A reminder is on its way to {sender}."
     if step is Step.MEET:
         return f"A meeting request is on its way to {sender}."
     if outcome is Outcome.DELETED:
         return "The bot is deleting the message from the chat."
+    if case.chat.platform not in review.DELETES:
+        return (
+            "The sender has been asked to delete it. Schoolgate cannot take a WhatsApp message "
+            "back from members' phones once it is delivered."
+        )
     return "The sender has been asked to delete it: the bot cannot delete it itself."
 
 
 def _wake_outbox(request: Request, background: BackgroundTasks) -> None:
     """Deliver what was queued once it is committed (after the response; the dispatcher
     also looks every second by itself)."""
-    telegram = runtime_of(request).telegram
-    if telegram is None:
-        return
-    dispatcher = telegram.dispatcher
+    runtime = runtime_of(request)
 
     async def wake() -> None:  # on the event loop: a plain function would run in a thread
-        dispatcher.wake()
+        runtime.wake_outbox()
 
     background.add_task(wake)
 
@@ -404,7 +408,7 @@ async def _decide(
     runtime = runtime_of(request)
     decided = await review.decide(
         db, case, body.decision, _reviewer(user), note=body.note, texts=runtime.texts,
-        email=runtime.settings.smtp_url is not None, now=utcnow(),
+        channels=runtime.alert_channels, now=utcnow(),
     )  # fmt: skip
     return case, decided
 
@@ -448,7 +452,7 @@ async def action_form(
 ) -> Response:
     case, outcome = await _act(request, db, user, flag_id, action)
     _wake_outbox(request, background)
-    message = _acted_message(action, outcome, case.sender.display_name)
+    message = _acted_message(action, outcome, case)
     return redirect(request, f"/flags/{flag_id}", message)
 
 
@@ -475,7 +479,10 @@ async def decision_json(
     )  # fmt: skip
 
 
-@api.post("/flags/{flag_id}/actions", responses=NOT_FOUND)
+@api.post(
+    "/flags/{flag_id}/actions",
+    responses={**NOT_FOUND, 409: {"description": "A report: its author is not known"}},
+)
 async def action_json(
     request: Request,
     background: BackgroundTasks,
@@ -485,8 +492,9 @@ async def action_json(
     body: ActionIn,
 ) -> ActionOut:
     """Remind the sender, have the message removed (the bot deletes it when it can, otherwise
-    the sender is asked to), or ask the sender to a meeting."""
+    the sender is asked to: always on WhatsApp), or ask the sender to a meeting. Not for a
+    report (409): its author is not known."""
     case, outcome = await _act(request, db, user, flag_id, body.action)
     _wake_outbox(request, background)
-    message = _acted_message(body.action, outcome, case.sender.display_name)
+    message = _acted_message(body.action, outcome, case)
     return ActionOut(action=body.action, outcome=outcome, message=message)

@@ -18,6 +18,7 @@ from bot.errors import BadInputError, NotFoundError
 from bot.policy.school import WEEKDAYS
 from bot.services import people, staff_admin
 from bot.services.access import Permission
+from bot.services.alerts import UNCHOSEN
 from bot.services.people import CONSENT_LABELS, ConsentState, Erased, Parent, SubjectExport
 from bot.services.staff_admin import (
     CHANNEL_LABELS,
@@ -68,8 +69,9 @@ async def _school(db: DbSession, user: SignedIn) -> School:
     return school
 
 
-def _email_on(request: Request) -> bool:
-    return runtime_of(request).settings.smtp_url is not None
+def _channels(request: Request) -> frozenset[str]:
+    """The channels this installation sends alerts on."""
+    return runtime_of(request).alert_channels
 
 
 # -- JSON models -----------------------------------------------------------------------------
@@ -91,8 +93,11 @@ class StaffIn(BaseModel):
     dsl: bool = False
     working_hours: dict[Weekday, Annotated[str, Field(max_length=100, pattern=PLAIN)]] | None = None
     """Their own hours ("08:30-15:30"; a day left out: not working); null: the school's."""
-    alert_channels: list[Literal["telegram", "email"]] | None = Field(default=None, max_length=2)
-    """Where they want alerts; null: every channel they can be reached on."""
+    alert_channels: list[Literal["telegram", "email", "whatsapp", "sms"]] | None = Field(
+        default=None, max_length=4
+    )
+    """Where they want alerts (WhatsApp and SMS go to their phone); null: Telegram and e-mail,
+    where they can be reached on them."""
 
     def details(self) -> StaffDetails:
         return StaffDetails(
@@ -120,7 +125,7 @@ class StaffOut(BaseModel):
     """Their own hours by weekday ("" for a day off); null: the school's hours."""
     telegram_linked: bool
     alert_channels: list[str] | None
-    """What they chose; null: every channel they can be reached on."""
+    """What they chose; null: Telegram and e-mail, where they can be reached on them."""
     alerts_on: list[str]
     """Where high-severity alerts reach them now (SLT and DSL only)."""
 
@@ -238,14 +243,15 @@ class StaffForm(BaseModel):
     hours_sunday: str = Field(default="", max_length=100, pattern=PLAIN)
     alert_telegram: bool = False
     alert_email: bool = False
+    alert_whatsapp: bool = False
+    alert_sms: bool = False
 
     def details(self) -> StaffDetails:
         def split(text: str) -> tuple[str, ...]:
             return tuple(part.strip() for part in text.replace("\n", ",").split(","))
 
         hours = {day: getattr(self, f"hours_{day}") for day in WEEKDAYS}
-        channels = [c for c, ticked in zip(CHANNELS, (self.alert_telegram, self.alert_email),
-                                           strict=True) if ticked]  # fmt: skip
+        channels = [c for c in CHANNELS if getattr(self, f"alert_{c}")]
         return StaffDetails(
             name=self.name, role=self.role, aliases=split(self.aliases),
             handles=tuple(h for part in split(self.handles) for h in part.split()),
@@ -257,7 +263,7 @@ class StaffForm(BaseModel):
 def _form_values(details: StaffDetails) -> dict[str, Any]:
     """What the form's fields show for ``details`` (named as ``StaffForm``'s fields)."""
     hours = details.working_hours or {}
-    channels = CHANNELS if details.alert_channels is None else details.alert_channels
+    channels = UNCHOSEN if details.alert_channels is None else details.alert_channels
     return {
         "name": details.name, "role": details.role, "aliases": ", ".join(details.aliases),
         "handles": ", ".join(details.handles), "phone": details.phone, "email": details.email,
@@ -278,7 +284,8 @@ def _staff_page(
     return render(
         request, "people/staff.html",
         {"view": view, "values": values, "errors": errors or {}, "weekdays": WEEKDAYS,
-         "channels": CHANNEL_LABELS, "labels": FIELD_LABELS, "mask": staff_admin.mask},
+         "channels": CHANNEL_LABELS, "available": _channels(request), "labels": FIELD_LABELS,
+         "mask": staff_admin.mask},
         user=user, status_code=400 if errors else 200,
     )  # fmt: skip
 
@@ -291,7 +298,7 @@ async def people_page(request: Request, db: DbSession, user: Viewing) -> HTMLRes
     school = await _school(db, user)
     return render(
         request, "people/index.html",
-        {"staff": await staff_admin.staff_list(db, school, email_on=_email_on(request)),
+        {"staff": await staff_admin.staff_list(db, school, channels=_channels(request)),
          "parents": await people.parents(db, user.school_id), "consent_labels": CONSENT_LABELS,
          "channels": CHANNEL_LABELS, "mask": staff_admin.mask},
         user=user,
@@ -321,7 +328,7 @@ async def staff_page(
     request: Request, db: DbSession, user: Viewing, staff_id: StaffId
 ) -> HTMLResponse:
     view = await staff_admin.staff_view(
-        db, await _school(db, user), staff_id, email_on=_email_on(request)
+        db, await _school(db, user), staff_id, channels=_channels(request)
     )
     return _staff_page(request, user, view=view, values=_form_values(view.details()))
 
@@ -338,7 +345,7 @@ async def change_staff_page(
     try:
         row = await staff_admin.update(db, school, staff_id, form.details(), user.actor)
     except StaffInputError as error:
-        view = await staff_admin.staff_view(db, school, staff_id, email_on=_email_on(request))
+        view = await staff_admin.staff_view(db, school, staff_id, channels=_channels(request))
         return _staff_page(
             request, user, view=view, values=form.model_dump(), errors=error.problems
         )
@@ -435,7 +442,7 @@ async def list_staff(request: Request, db: DbSession, user: Viewing) -> list[Sta
     """Your school's staff; phone numbers are masked unless you may manage staff."""
     school = await _school(db, user)
     full = user.can(Permission.MANAGE_STAFF)
-    views = await staff_admin.staff_list(db, school, email_on=_email_on(request))
+    views = await staff_admin.staff_list(db, school, channels=_channels(request))
     return [_staff(view, full=full) for view in views]
 
 
@@ -446,14 +453,14 @@ async def add_staff(
     """Add a member of staff to the school file (the policy engine learns their names)."""
     school = await _school(db, user)
     row = await staff_admin.add(db, school, body.details(), user.actor)
-    view = await staff_admin.staff_view(db, school, row.id, email_on=_email_on(request))
+    view = await staff_admin.staff_view(db, school, row.id, channels=_channels(request))
     return _staff(view, full=True)
 
 
 @api.get("/staff/{staff_id}", responses=STAFF_NOT_FOUND)
 async def get_staff(staff_id: StaffId, request: Request, db: DbSession, user: Viewing) -> StaffOut:
     view = await staff_admin.staff_view(
-        db, await _school(db, user), staff_id, email_on=_email_on(request)
+        db, await _school(db, user), staff_id, channels=_channels(request)
     )
     return _staff(view, full=user.can(Permission.MANAGE_STAFF))
 
@@ -465,7 +472,7 @@ async def change_staff(
     """Replace a member of staff's details (a linked Telegram account stays linked)."""
     school = await _school(db, user)
     row = await staff_admin.update(db, school, staff_id, body.details(), user.actor)
-    view = await staff_admin.staff_view(db, school, row.id, email_on=_email_on(request))
+    view = await staff_admin.staff_view(db, school, row.id, channels=_channels(request))
     return _staff(view, full=True)
 
 

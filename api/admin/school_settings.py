@@ -264,12 +264,11 @@ async def _save_notice(request: Request, db: DbSession, user: SignedIn, body: No
     runtime = runtime_of(request)
     version = await publish_notice(
         db, school, body.text, runtime.texts.notice, retention(settings_of(request)),
-        user.actor, utcnow(),
+        user.actor, utcnow(), whatsapp_suffix=runtime.whatsapp_texts.notice_suffix,
     )  # fmt: skip
     if version is None:
         return "The notice is unchanged."
-    if runtime.telegram is not None:
-        runtime.telegram.dispatcher.wake()
+    runtime.wake_outbox()
     return f"Notice saved as version {version}: every member is asked to agree to it again."
 
 
@@ -293,12 +292,12 @@ async def _save_retention(
         audit_days=body.audit_days, actor=user.actor,
     )  # fmt: skip
     version = await ask_again_if_kept_longer(
-        db, school, before, runtime.texts.notice, installation, user.actor, utcnow()
-    )
+        db, school, before, runtime.texts.notice, installation, user.actor, utcnow(),
+        whatsapp_suffix=runtime.whatsapp_texts.notice_suffix,
+    )  # fmt: skip
     if version is None:
         return "Retention periods saved."
-    if runtime.telegram is not None:
-        runtime.telegram.dispatcher.wake()
+    runtime.wake_outbox()
     return (
         f"Retention periods saved. Things are now kept longer than members agreed to, so the "
         f"notice goes out again (version {version}) and every member is asked to agree."

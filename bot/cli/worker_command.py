@@ -2,7 +2,8 @@
 purge) until stopped.
 
 ``serve`` delivers the outbox too; a worker is for delivering from another process or machine
-(or several: they share the work through the database and never send a row twice at once).
+(or several: they share the work through the database and never send a row twice at once). It
+delivers on every channel configured: Telegram, e-mail, WhatsApp (and its groups) and SMS.
 """
 
 from __future__ import annotations
@@ -41,15 +42,18 @@ async def _deliver_until_stopped(settings: Settings) -> None:
     from telegram.error import InvalidToken, TelegramError
 
     from bot.channels.telegram.delivery import CHANNEL, TelegramSender, telegram_bot
+    from bot.channels.whatsapp.twilio_client import WhatsAppApi
     from bot.jobs import Housekeeping
-    from bot.runtime import retention_defaults
+    from bot.runtime import channel_senders, check_twilio, connect_twilio, retention_defaults
     from bot.services.dispatcher import Dispatcher, Sender
     from bot.store.db import create_engine, session_factory
     from bot.store.repositories.outbox import OutboxRepository
 
+    check_twilio(settings)
     engine = create_engine(settings.database_url)
     senders: dict[str, Sender] = {}
     bot: Bot | None = None
+    twilio: WhatsAppApi | None = None
     try:
         if settings.telegram_bot_token is None:
             click.echo(
@@ -71,6 +75,14 @@ async def _deliver_until_stopped(settings: Settings) -> None:
             senders[CHANNEL] = TelegramSender(bot)
             click.echo(f"==> Telegram: delivering as @{bot.username}")
         sessions = session_factory(engine)
+        twilio = connect_twilio(settings)
+        others = channel_senders(settings, sessions, twilio)
+        senders.update(others)
+        click.echo(
+            "==> also delivering on: " + ", ".join(sorted(others))
+            if others
+            else "==> e-mail, WhatsApp and SMS: off (no SMTP_URL, no TWILIO_* senders)"
+        )
         async with sessions() as session:
             counts = await OutboxRepository(session).counts()
         click.echo("==> outbox: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
@@ -96,6 +108,8 @@ async def _deliver_until_stopped(settings: Settings) -> None:
         if bot is not None:
             with contextlib.suppress(TelegramError):
                 await bot.shutdown()
+        if twilio is not None:
+            await twilio.aclose()
         await engine.dispose()
 
 

@@ -6,7 +6,7 @@ flag queue), which rules also go to its DSL, and each member of staff on which c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -17,13 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.policy import RuleId, Severity
 from bot.services.outbox import enqueue
 from bot.services.school_settings import AlertTiming, SchoolSettings, settings_of
-from bot.store.models import Chat, ChatMember, Flag, FlagReason, School, StaffMember
+from bot.store.models import Chat, ChatMember, Flag, FlagReason, FlagSource, School, StaffMember
 from bot.texts import TelegramTexts
 
 # Flags that also go to the Designated Safeguarding Lead, unless the school chooses otherwise.
 SAFEGUARDING_RULES = frozenset({RuleId.CONFIDENTIAL_INFO, RuleId.HARASSMENT_CAMPAIGN})
 ALERT_DATA = "flag"
-TELEGRAM, EMAIL = "telegram", "email"
+TELEGRAM, EMAIL, WHATSAPP, SMS = "telegram", "email", "whatsapp", "sms"
+ALERT_CHANNELS = (TELEGRAM, EMAIL, WHATSAPP, SMS)
+"""Every channel staff may take alerts on, in the order they are offered."""
+UNCHOSEN = (TELEGRAM, EMAIL)
+"""The channels of someone who chose none (``alert_channels`` None): WhatsApp and SMS cost the
+school per message and ping a phone at any hour, so they are used only when chosen."""
+TELEGRAM_ONLY = frozenset({TELEGRAM})
 TELEGRAM_LIMIT = 4000
 
 
@@ -74,16 +80,22 @@ class Delivery:
     address: str
 
 
-def channels_of(member: StaffMember, *, email: bool) -> list[tuple[str, str]]:
-    """(channel, address) pairs a member of staff can be reached on and has chosen: Telegram
-    once linked, e-mail once listed and when this installation sends e-mail (``email``)."""
+def channels_of(member: StaffMember, channels: Collection[str]) -> list[tuple[str, str]]:
+    """(channel, address) pairs a member of staff can be reached on and has chosen, among the
+    ``channels`` this installation sends on: Telegram once linked, e-mail once listed, WhatsApp
+    and SMS to their phone number. Someone who chose nothing gets Telegram and e-mail."""
     found = []
-    if member.telegram_user_id is not None:
+    if TELEGRAM in channels and member.telegram_user_id is not None:
         found.append((TELEGRAM, str(member.telegram_user_id)))
-    if email and member.email:
+    if EMAIL in channels and member.email:
         found.append((EMAIL, member.email))
-    chosen = member.alert_channels
-    return [(channel, address) for channel, address in found if chosen is None or channel in chosen]
+    if member.phone:
+        if WHATSAPP in channels:
+            found.append((WHATSAPP, f"whatsapp:{member.phone}"))
+        if SMS in channels:
+            found.append((SMS, member.phone))
+    chosen = UNCHOSEN if member.alert_channels is None else member.alert_channels
+    return [(channel, address) for channel, address in found if channel in chosen]
 
 
 async def audience(
@@ -91,11 +103,12 @@ async def audience(
     school_id: int,
     rules: set[str],
     *,
-    email: bool,
+    channels: Collection[str],
     dsl_only: bool = False,
 ) -> list[Delivery]:
-    """Who hears of a flag with ``rules``, on every channel each takes alerts on: SLT, and the
-    DSL where the school routes one of the rules to them (``dsl_only``: the DSL alone)."""
+    """Who hears of a flag with ``rules``, on every channel each takes alerts on among the
+    ``channels`` this installation sends on: SLT, and the DSL where the school routes one of the
+    rules to them (``dsl_only``: the DSL alone)."""
     routed = (await school_settings(session, school_id)).routed_to_dsl(SAFEGUARDING_RULES)
     to_dsl = dsl_only or bool(rules & {str(rule) for rule in routed})
     query = select(StaffMember).where(StaffMember.school_id == school_id)
@@ -103,7 +116,7 @@ async def audience(
         Delivery(member, channel, address)
         for member in await session.scalars(query.order_by(StaffMember.id))
         if (member.dsl and to_dsl) or (member.slt and not dsl_only)
-        for channel, address in channels_of(member, email=email)
+        for channel, address in channels_of(member, channels)
     ]
 
 
@@ -128,7 +141,8 @@ async def notify(
             key=f"{key}:{delivery.channel}:{delivery.member.id}",
             channel=delivery.channel,
             recipient=delivery.address,
-            # Telegram takes at most 4,096 characters; an e-mail has room for everything.
+            # Telegram takes at most 4,096 characters; an e-mail has room for everything (the
+            # WhatsApp and SMS senders cut further, to what those take).
             text=text if delivery.channel == EMAIL else text[:TELEGRAM_LIMIT],
             purpose=purpose,
             buttons=list(buttons),
@@ -155,22 +169,32 @@ def alert_text(texts: TelegramTexts, alert: AlertContext) -> str:
     )
 
 
-def alert_buttons(texts: TelegramTexts, flag_id: int) -> list[tuple[str, str]]:
-    labels = texts.alert_buttons
-    return [
-        (labels.acknowledge, f"{ALERT_DATA}:{flag_id}:{AlertAction.ACKNOWLEDGE}"),
-        (labels.false_positive, f"{ALERT_DATA}:{flag_id}:{AlertAction.FALSE_POSITIVE}"),
-        (labels.remind, f"{ALERT_DATA}:{flag_id}:{AlertAction.REMIND}"),
-        (labels.remove, f"{ALERT_DATA}:{flag_id}:{AlertAction.REMOVE}"),
-        (labels.meet, f"{ALERT_DATA}:{flag_id}:{AlertAction.MEET}"),
+def alert_buttons(texts: TelegramTexts, flag: Flag) -> list[tuple[str, str]]:
+    """Decide or act from the alert. A report's member is the reporter, not the author, so it
+    has no buttons that would remind, ask or meet them."""
+    labels, data = texts.alert_buttons, f"{ALERT_DATA}:{flag.id}"
+    buttons = [
+        (labels.acknowledge, f"{data}:{AlertAction.ACKNOWLEDGE}"),
+        (labels.false_positive, f"{data}:{AlertAction.FALSE_POSITIVE}"),
     ]
+    if flag.source != FlagSource.REPORT:
+        buttons += [
+            (labels.remind, f"{data}:{AlertAction.REMIND}"),
+            (labels.remove, f"{data}:{AlertAction.REMOVE}"),
+            (labels.meet, f"{data}:{AlertAction.MEET}"),
+        ]
+    return buttons
 
 
 async def alert_now(
-    session: AsyncSession, texts: TelegramTexts, alert: AlertContext, *, email: bool = False
+    session: AsyncSession,
+    texts: TelegramTexts,
+    alert: AlertContext,
+    *,
+    channels: Collection[str] = TELEGRAM_ONLY,
 ) -> int:
-    """Queue an alert to everyone who hears of a flag at once, on each of their channels (e-mail
-    only when ``email`` is on); how many were queued."""
+    """Queue an alert to everyone who hears of a flag at once, on each of their channels among
+    the ``channels`` this installation sends on; how many were queued."""
     school_id = alert.chat.school_id
     if school_id is None:
         return 0
@@ -179,7 +203,7 @@ async def alert_now(
         return 0
     rules = {r.rule for r in alert.reasons}
     return await notify(
-        session, await audience(session, school_id, rules, email=email),
+        session, await audience(session, school_id, rules, channels=channels),
         key=f"alert:{alert.flag.id}", text=alert_text(texts, alert), purpose="alert",
-        buttons=alert_buttons(texts, alert.flag.id), school_id=school_id, flag_id=alert.flag.id,
+        buttons=alert_buttons(texts, alert.flag), school_id=school_id, flag_id=alert.flag.id,
     )  # fmt: skip

@@ -1,8 +1,9 @@
 """Closing a chat at SLT's request: requested -> notice posted -> locked -> bot leaves -> closed.
 
-The service records each step and decides the next one; the channel carries it out (posting,
-making the chat read-only, leaving). A cancelled request stops wherever it has got to, and if
-the chat was told about it, the chat is told it is off.
+The service records each step and decides the next one; each platform's runtime carries out
+its own chats' steps (Telegram: posting, making the chat read-only, leaving; WhatsApp: posting,
+then closing the group's conversation, which locks and closes it at once). A cancelled request
+stops wherever it has got to, and if the chat was told about it, the chat is told it is off.
 """
 
 from __future__ import annotations
@@ -18,10 +19,19 @@ from bot.store.models import Chat, ChatClosure, ChatStatus, ClosureStatus
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ACTIVE_CLOSURE, ClosureRepository
 from bot.store.repositories.schools import SchoolRepository
+from bot.store.repositories.whatsapp import REPORT_LINE_PREFIX
 from bot.texts import TelegramTexts
 
 ACTIVE = ACTIVE_CLOSURE
 MAX_GRACE = timedelta(hours=72)
+GROUP_CHANNELS = {"telegram": "telegram", "whatsapp": "whatsapp-group"}
+"""By a chat's platform, the outbox channel that posts to everyone in it."""
+"""How the WhatsApp report line's pseudo chat is named: it is not a group and cannot close."""
+
+
+def group_channel(chat: Chat) -> str:
+    """The outbox channel that posts to the whole of ``chat``."""
+    return GROUP_CHANNELS.get(chat.platform, chat.platform)
 
 
 async def active_closure(session: AsyncSession, chat_id: int) -> ChatClosure | None:
@@ -45,6 +55,8 @@ async def request_closure(
     """
     if chat.status != ChatStatus.REGISTERED:
         raise ConflictError(f"chat {chat.id} ({chat.title}) is not a registered chat the bot is in")
+    if chat.platform_chat_id.startswith(REPORT_LINE_PREFIX):
+        raise ConflictError("the WhatsApp report line is not a group: it cannot be closed")
     if not reason.strip():
         raise BadInputError("give the reason for closing the chat: members will be told it")
     if grace < timedelta(0) or grace > MAX_GRACE:
@@ -83,7 +95,7 @@ async def cancel_closure(
     if told:
         school = await SchoolRepository(session).get(chat.school_id) if chat.school_id else None
         await enqueue(
-            session, key=f"closure:{closure.id}:cancelled", channel="telegram",
+            session, key=f"closure:{closure.id}:cancelled", channel=group_channel(chat),
             recipient=chat.platform_chat_id, purpose="closure", school_id=chat.school_id,
             text=texts.closure_cancelled.format(school=school.name if school else "The school"),
             now=now,
@@ -95,9 +107,12 @@ async def cancel_closure(
     return closure
 
 
-async def due_closures(session: AsyncSession, now: datetime) -> list[ChatClosure]:
-    """Closures with a step to take now: a notice to post, a chat to lock, a chat to leave."""
-    return await ClosureRepository(session).due(now)
+async def due_closures(
+    session: AsyncSession, now: datetime, platform: str | None = None
+) -> list[ChatClosure]:
+    """Closures with a step to take now: a notice to post, a chat to lock, a chat to leave (of
+    chats on ``platform`` only, if given: each platform's runtime takes its own chats' steps)."""
+    return await ClosureRepository(session).due(now, platform)
 
 
 async def record_step(
@@ -134,8 +149,12 @@ class Step:
     problem: bool = False
 
 
-def timeline(closure: ChatClosure) -> list[Step]:
-    """How far the closure has got, step by step, and what comes next if it is under way."""
+def timeline(closure: ChatClosure, platform: str = "telegram") -> list[Step]:
+    """How far the closure has got, step by step, and what comes next if it is under way (in
+    the words of the chat's ``platform``)."""
+    whatsapp = platform == "whatsapp"
+    closed = "The group was closed on WhatsApp" if whatsapp else "The bot left the chat: closed"
+    leaves = "The group is closed on WhatsApp" if whatsapp else "The bot leaves the chat"
     steps = [Step(f"Requested by {closure.requested_by}", closure.requested_at, True)]
     if closure.notice_at:
         steps.append(Step("Notice posted in the chat", closure.notice_at, True))
@@ -146,7 +165,7 @@ def timeline(closure: ChatClosure) -> list[Step]:
         else:
             steps.append(Step("Made read-only", closure.locked_at, True))
     if closure.closed_at:
-        steps.append(Step("The bot left the chat: closed", closure.closed_at, True))
+        steps.append(Step(closed, closure.closed_at, True))
     if closure.cancelled_at:
         steps.append(Step("Cancelled", closure.cancelled_at, True))
     if closure.status == ClosureStatus.REQUESTED:
@@ -154,5 +173,5 @@ def timeline(closure: ChatClosure) -> list[Step]:
     if closure.status in (ClosureStatus.REQUESTED, ClosureStatus.NOTICE_POSTED):
         steps.append(Step("Read-only at the end of the grace period", closure.grace_until, False))
     if closure.status in ACTIVE:
-        steps.append(Step("The bot leaves the chat", None, False))
+        steps.append(Step(leaves, None, False))
     return steps

@@ -3,6 +3,7 @@ acknowledged. Each school may set its own digest time and escalation delay."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from bot.services.alerts import (
+    TELEGRAM_ONLY,
     AlertContext,
     alert_buttons,
     alert_text,
@@ -29,11 +31,11 @@ async def queue_digests(
     digest_time: time,
     now: datetime,
     *,
-    email: bool = False,
+    channels: Collection[str] = TELEGRAM_ONLY,
 ) -> int:
     """Once a day, at each school's digest time (``digest_time`` unless it set its own) in its
-    time zone, a summary to SLT, on each of their channels, of the flags still open from the
-    last day that the school hears of in the digest. Idempotent per day."""
+    time zone, a summary to SLT, on each of their channels among ``channels``, of the flags
+    still open from the last day that the school hears of in the digest. Idempotent per day."""
     queued = 0
     for school in await session.scalars(select(School).order_by(School.id)):
         settings = settings_of(school)
@@ -63,7 +65,7 @@ async def queue_digests(
             )
         text = texts.digest.format(school=school.name, count=len(flags), lines="\n".join(lines))
         queued += await notify(
-            session, await audience(session, school.id, set(), email=email),
+            session, await audience(session, school.id, set(), channels=channels),
             key=f"digest:{school.id}:{local.date()}", text=text, purpose="digest",
             school_id=school.id, now=now,
         )  # fmt: skip
@@ -76,7 +78,7 @@ async def escalate(
     after: timedelta,
     now: datetime,
     *,
-    email: bool = False,
+    channels: Collection[str] = TELEGRAM_ONLY,
 ) -> int:
     """Send once more, to every recipient, each alert still open after the school's own delay
     (``after`` unless it set one)."""
@@ -99,9 +101,9 @@ async def escalate(
             text = texts.escalation.format(minutes=minutes, alert=alert_text(texts, context))
             rules = {r.rule for r in flag.reasons}
             queued += await notify(
-                session, await audience(session, school.id, rules, email=email),
+                session, await audience(session, school.id, rules, channels=channels),
                 key=f"escalation:{flag.id}", text=text, purpose="alert",
-                buttons=alert_buttons(texts, flag.id), school_id=school.id, flag_id=flag.id,
+                buttons=alert_buttons(texts, flag), school_id=school.id, flag_id=flag.id,
                 now=now,
             )  # fmt: skip
     return queued

@@ -19,8 +19,11 @@ from bot.services.school_settings import save_settings, settings_of
 from bot.store.models import ChatStatus, School
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ChatRepository
+from bot.store.repositories.whatsapp import REPORT_LINE_PREFIX
 from bot.texts import Notice
 
+# Platforms' names as chats and outbox channels have them (a hosted group is posted to as one).
+WHATSAPP, WHATSAPP_GROUP = "whatsapp", "whatsapp-group"
 CONSENT_DATA = "consent"
 """Callback data of the "I agree" button: ``consent:<version>``."""
 # Telegram's limit on one message.
@@ -85,10 +88,13 @@ async def publish_notice(
     now: datetime,
     *,
     again: bool = False,
+    whatsapp_suffix: str = "",
 ) -> str | None:
     """Make ``words`` the school's notice (blank, or the installation's words: the
     installation's notice) and ask every member of its registered chats to agree again: each
     chat gets the new version, and the notice with its "I agree" button is queued to it.
+
+    ``whatsapp_suffix`` (how agreeing works there) follows the notice in hosted WhatsApp groups.
 
     Returns the new version, or None when the words are the ones in force already (unless
     ``again``: a new version of the same words, for something they describe has changed).
@@ -117,13 +123,21 @@ async def publish_notice(
     await save_settings(session, school, changed, actor, "consent notice")
     audit = AuditRepository(session)
     for chat in await ChatRepository(session).for_school(school.id):
-        if chat.status != ChatStatus.REGISTERED:
-            continue
+        if chat.status != ChatStatus.REGISTERED or chat.platform_chat_id.startswith(
+            REPORT_LINE_PREFIX
+        ):
+            continue  # a report line is no chat: nobody there agrees to a notice
         old, chat.notice_version = chat.notice_version, version
+        whatsapp = chat.platform == WHATSAPP
         await enqueue(
-            session, key=f"notice:{chat.id}:{school.id}:{serial}", channel=chat.platform,
-            recipient=chat.platform_chat_id, text=text, purpose="notice",
-            buttons=[agree_button(default, version)], school_id=school.id, now=now,
+            session, key=f"notice:{chat.id}:{school.id}:{serial}",
+            channel=WHATSAPP_GROUP if whatsapp else chat.platform,
+            recipient=chat.platform_chat_id,
+            # WhatsApp has no buttons: members there reply AGREE, as the suffix says.
+            text=f"{text}\n\n{whatsapp_suffix}" if whatsapp and whatsapp_suffix else text,
+            purpose="notice",
+            buttons=[] if whatsapp else [agree_button(default, version)],
+            school_id=school.id, now=now,
         )  # fmt: skip
         await audit.record(
             actor, "chat.notice_updated", f"chat:{chat.id}", school.id,
@@ -140,6 +154,8 @@ async def ask_again_if_kept_longer(
     installation: Retention,
     actor: str,
     now: datetime,
+    *,
+    whatsapp_suffix: str = "",
 ) -> str | None:
     """When the school now keeps messages or flags longer than the notice members agreed to
     said, they must agree to the new periods: the notice goes out again as a new version.
@@ -149,5 +165,6 @@ async def ask_again_if_kept_longer(
         return None
     words = current_notice(school, default).template
     return await publish_notice(
-        session, school, words, default, installation, actor, now, again=True
-    )
+        session, school, words, default, installation, actor, now, again=True,
+        whatsapp_suffix=whatsapp_suffix,
+    )  # fmt: skip

@@ -14,6 +14,9 @@ from bot.services.school_settings import SchoolSettings
 from bot.store.models import Chat, ChatMember, OutboxMessage
 from bot.texts import TelegramTexts
 
+TELEGRAM, WHATSAPP = "telegram", "whatsapp"
+"""Platforms, and the outbox channels that reach one person there."""
+
 # In the order a reminder about several is best chosen: the most specific first.
 REMINDED_RULES = (
     RuleId.OUT_OF_HOURS,
@@ -113,15 +116,24 @@ async def to_sender(
     rule: str | None = None,
     now: datetime | None = None,
 ) -> OutboxMessage:
-    """Queue a message to the sender of ``message_id``: privately where they have started a
-    private chat with the bot, otherwise as a reply to their message in the chat."""
-    private = member.private_chat_id
+    """Queue a message to the sender of ``message_id``, never for the whole chat to read.
+
+    On Telegram: privately where they have started a private chat with the bot, otherwise as
+    a reply to their message in the chat. On WhatsApp: a direct message to their number (their
+    ``platform_user_id``, ``whatsapp:+44...``), outside the group.
+    """
+    if chat.platform == WHATSAPP:
+        channel, recipient, reply_to = WHATSAPP, member.platform_user_id, None
+    else:
+        private = member.private_chat_id
+        channel, recipient = TELEGRAM, private or chat.platform_chat_id
+        reply_to = None if private else message_id
     return await enqueue(
         session,
         key=key,
-        channel="telegram",
-        recipient=private or chat.platform_chat_id,
-        reply_to=None if private else message_id,
+        channel=channel,
+        recipient=recipient,
+        reply_to=reply_to,
         text=text,
         purpose=purpose,
         school_id=chat.school_id,

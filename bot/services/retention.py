@@ -22,12 +22,15 @@ from bot.store.models import (
     Flag,
     InboxItem,
     InboxStatus,
+    JoinRequest,
     LoginAttempt,
+    MessagingWindow,
     OutboxMessage,
     OutboxStatus,
     School,
     StoredMessage,
     UserSession,
+    WebhookReceipt,
 )
 from bot.store.repositories.audit import AuditRepository
 
@@ -40,6 +43,11 @@ OUTBOX_KEEP = timedelta(days=7)
 # Sign-in attempts only matter for throttling (minutes); ended sessions for the account page.
 LOGIN_ATTEMPTS_KEEP = timedelta(days=1)
 ENDED_SESSIONS_KEEP = timedelta(days=30)
+# An answered Twilio webhook is kept to answer a replay the same way: a week, as the inbox. A
+# messaging window only matters for 24 hours after someone last wrote. A join request that ran
+# out holds a number nobody agreed to keep.
+WEBHOOK_RECEIPTS_KEEP = timedelta(days=7)
+MESSAGING_WINDOWS_KEEP = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,8 @@ class Purged:
     flags: int = 0
     audit_events: int = 0
     updates: int = 0
-    """Processed updates, delivered outbox messages, sign-in attempts and ended sessions."""
+    """Processed updates, delivered outbox messages, sign-in attempts, ended sessions, answered
+    webhooks, WhatsApp messaging windows and join requests that ran out."""
 
     @property
     def anything(self) -> bool:
@@ -151,6 +160,19 @@ async def _purge_transient(session: AsyncSession, now: datetime) -> int:
             await _count(
                 session, delete(LoginAttempt).where(LoginAttempt.at < now - LOGIN_ATTEMPTS_KEEP)
             ),
+            await _count(
+                session,
+                delete(WebhookReceipt).where(
+                    WebhookReceipt.received_at < now - WEBHOOK_RECEIPTS_KEEP
+                ),
+            ),
+            await _count(
+                session,
+                delete(MessagingWindow).where(
+                    MessagingWindow.last_inbound_at < now - MESSAGING_WINDOWS_KEEP
+                ),
+            ),
+            await _count(session, delete(JoinRequest).where(JoinRequest.expires_at <= now)),
             await _count(
                 session,
                 delete(UserSession).where(

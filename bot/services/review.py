@@ -7,6 +7,7 @@ sender, a chat) is queued in the outbox, so it goes if and only if the decision 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import BadInputError, NotFoundError
+from bot.errors import BadInputError, ConflictError, NotFoundError
 from bot.services.alerts import AlertContext, alert_buttons, alert_text, audience, notify
 from bot.services.audit_log import actor_names
 from bot.services.outbox import enqueue
@@ -24,6 +25,7 @@ from bot.store.models import (
     Chat,
     ChatMember,
     Flag,
+    FlagSource,
     FlagStatus,
     OutboxMessage,
     OutboxStatus,
@@ -39,6 +41,13 @@ from bot.texts import TelegramTexts
 
 # Telegram lets a bot delete a message for 48 hours after it was sent.
 DELETE_WITHIN = timedelta(hours=48)
+DELETES = frozenset({"telegram"})
+"""Platforms on which the bot can delete a member's message. Not WhatsApp: Twilio relays each
+message to every member's phone as the school's own, and nothing takes it back from a phone."""
+NOT_THE_AUTHOR = (
+    "This is a report: the message's author is not known to Schoolgate (the person named is "
+    "the parent who reported it), so there is no one to remind, ask to remove it or meet."
+)
 CONTEXT = 10
 """Messages shown before and after a flagged one."""
 
@@ -66,7 +75,8 @@ class Outcome(StrEnum):
     DELETED = "deleted"
     """The bot deletes the message itself."""
     ASKED = "asked sender"
-    """The bot cannot delete it (not a group admin, or too old): the sender is asked to."""
+    """The bot cannot delete it (not a group admin, too old, or on WhatsApp): the sender is
+    asked to."""
 
 
 STATUS = {
@@ -105,6 +115,11 @@ class Case:
     @property
     def rules(self) -> list[str]:
         return [reason.rule for reason in self.flag.reasons]
+
+    @property
+    def reported(self) -> bool:
+        """Forwarded to the report line: its member is the reporter, not the author."""
+        return self.flag.source == FlagSource.REPORT
 
 
 # -- finding flags ---------------------------------------------------------------------------
@@ -245,11 +260,12 @@ async def decide(
     *,
     note: str | None,
     texts: TelegramTexts,
-    email: bool,
+    channels: Collection[str],
     now: datetime,
 ) -> Decided:
     """Record SLT's decision on a flag (a reason is required when it is not a breach), and
-    audit it; an escalation also alerts the school's DSL (by e-mail too, with ``email``)."""
+    audit it; an escalation also alerts the school's DSL on their channels among ``channels``
+    (those this installation sends on)."""
     flag = case.flag
     status = STATUS[decision]
     if flag.status == status or (decision is Decision.ACKNOWLEDGE and flag.status not in UNDECIDED):
@@ -265,7 +281,7 @@ async def decide(
     alerted = 0
     if decision is Decision.ESCALATE:
         flag.safeguarding = True
-        alerted = await _alert_dsl(session, case, reviewer, note, texts=texts, email=email)
+        alerted = await _alert_dsl(session, case, reviewer, note, texts=texts, channels=channels)
     await AuditRepository(session).record(
         reviewer.actor, AUDITED[decision], f"flag:{flag.id}", case.school_id,
         reason=note, rules=case.rules, previous=str(previous),
@@ -281,7 +297,7 @@ async def _alert_dsl(
     reason: str | None,
     *,
     texts: TelegramTexts,
-    email: bool,
+    channels: Collection[str],
 ) -> int:
     flag = case.flag
     context = AlertContext(
@@ -290,10 +306,10 @@ async def _alert_dsl(
     text = texts.escalated_to_dsl.format(
         name=reviewer.name, reason=reason or "(none given)", alert=alert_text(texts, context)
     )
-    dsl = await audience(session, case.school_id, set(), email=email, dsl_only=True)
+    dsl = await audience(session, case.school_id, set(), channels=channels, dsl_only=True)
     return await notify(
         session, dsl, key=f"dsl:{flag.id}", text=text, purpose="alert",
-        buttons=alert_buttons(texts, flag.id), school_id=case.school_id, flag_id=flag.id,
+        buttons=alert_buttons(texts, flag), school_id=case.school_id, flag_id=flag.id,
     )  # fmt: skip
 
 
@@ -310,7 +326,9 @@ async def act(
     now: datetime,
 ) -> Outcome:
     """Remind the sender, have the message removed, or ask the sender to a meeting: queued
-    in the outbox, and audited."""
+    in the outbox, and audited. A report has no known sender: ConflictError."""
+    if case.reported:
+        raise ConflictError(NOT_THE_AUTHOR)
     if step is Step.REMIND:
         await _to_sender(session, case, "remind", _reminder(texts, case), "reminder")
         await _audit(session, case, reviewer, "flag.reminder_sent")
@@ -321,13 +339,24 @@ async def act(
         await _audit(session, case, reviewer, "flag.meeting_requested")
         return Outcome.QUEUED
     outcome = await _remove(session, case, texts, now)
-    await _audit(session, case, reviewer, "flag.removal_requested", outcome=str(outcome))
+    why = {} if case.chat.platform in DELETES else {"why": f"{case.chat.platform} cannot unsend"}
+    await _audit(session, case, reviewer, "flag.removal_requested", outcome=str(outcome), **why)
     return outcome
 
 
+def acts_on_sender(case: Case) -> bool:
+    """Whether the sender can be reminded, asked to remove it or met: not for a report."""
+    return not case.reported
+
+
 def can_delete(case: Case, now: datetime) -> bool:
-    """The bot deletes a message itself when it is a group admin and Telegram still allows."""
-    return case.chat.bot_is_admin and now - case.message.sent_at < DELETE_WITHIN
+    """The bot deletes a message itself on Telegram, when it is a group admin and Telegram
+    still allows; on WhatsApp never (see DELETES)."""
+    return (
+        case.chat.platform in DELETES
+        and case.chat.bot_is_admin
+        and now - case.message.sent_at < DELETE_WITHIN
+    )
 
 
 async def _remove(

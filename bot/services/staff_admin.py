@@ -4,12 +4,14 @@ The staff list lives in the school-file data (``School.config["staff"]``): the p
 learns from it who the staff are, by name, alias and handle. So every change is made there and
 saved with ``schools.save_config``, which checks the whole file again and re-syncs the ``staff``
 table (matched by name, so a linked Telegram account stays linked). What is not in the school
-file, the channels a person wants alerts on, is kept on their ``staff`` row.
+file, the channels a person wants alerts on, is kept on their ``staff`` row: None there means
+Telegram and e-mail (``alerts.UNCHOSEN``), as WhatsApp and SMS cost money and ping a phone.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,15 +23,15 @@ from bot.errors import BadInputError, NotFoundError
 from bot.policy.context import phone_key
 from bot.policy.school import WEEKDAYS, SchoolConfig
 from bot.policy.school import StaffMember as StaffEntry
-from bot.services.alerts import channels_of
+from bot.services.alerts import ALERT_CHANNELS, UNCHOSEN, channels_of
 from bot.services.schools import save_config, validated_config
 from bot.services.staff_links import create_link_code
 from bot.store.models import School, StaffMember
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.schools import SchoolRepository
 
-CHANNELS = ("telegram", "email")
-CHANNEL_LABELS = {"telegram": "Telegram", "email": "E-mail"}
+CHANNELS = ALERT_CHANNELS
+CHANNEL_LABELS = {"telegram": "Telegram", "email": "E-mail", "whatsapp": "WhatsApp", "sms": "SMS"}
 LINK_CODE_VALID = timedelta(hours=72)
 
 FIELD_LABELS = {
@@ -69,7 +71,7 @@ class StaffDetails:
     """Their own hours by weekday ("08:30-15:30"; a day left out: not working); None: the
     school's hours."""
     alert_channels: tuple[str, ...] | None = None
-    """None: every channel they can be reached on."""
+    """None: Telegram and e-mail, where they can be reached on them (not WhatsApp or SMS)."""
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,13 @@ def mask(text: str) -> str:
     return "".join(out)
 
 
-def alerts_on(row: StaffMember, *, email_on: bool) -> tuple[str, ...]:
+def alerts_on(row: StaffMember, channels: Collection[str]) -> tuple[str, ...]:
     """Where this person's alerts go: SLT and the DSL only, by the channels they can be reached
-    on (Telegram once linked, e-mail once listed and the service sends e-mail) and chose."""
+    on (Telegram once linked, e-mail once listed, WhatsApp and SMS with a phone number; each
+    only where the service sends on it: ``channels``) and chose."""
     if not (row.slt or row.dsl):
         return ()
-    return tuple(channel for channel, _ in channels_of(row, email=email_on))
+    return tuple(channel for channel, _ in channels_of(row, channels))
 
 
 def _config_staff(school: School) -> list[dict[str, Any]]:
@@ -137,19 +140,22 @@ def _entries(school: School) -> dict[str, StaffEntry]:
     return found
 
 
-async def staff_list(session: AsyncSession, school: School, *, email_on: bool) -> list[StaffView]:
+async def staff_list(
+    session: AsyncSession, school: School, *, channels: Collection[str]
+) -> list[StaffView]:
+    """The school's staff; ``channels``: those the service sends on."""
     entries = _entries(school)
     return [
-        StaffView(row, entries.get(row.name), alerts_on(row, email_on=email_on))
+        StaffView(row, entries.get(row.name), alerts_on(row, channels))
         for row in await SchoolRepository(session).staff(school.id)
     ]
 
 
 async def staff_view(
-    session: AsyncSession, school: School, staff_id: int, *, email_on: bool
+    session: AsyncSession, school: School, staff_id: int, *, channels: Collection[str]
 ) -> StaffView:
     row = await _row(session, school, staff_id)
-    return StaffView(row, _entries(school).get(row.name), alerts_on(row, email_on=email_on))
+    return StaffView(row, _entries(school).get(row.name), alerts_on(row, channels))
 
 
 async def _row(session: AsyncSession, school: School, staff_id: int) -> StaffMember:
@@ -239,7 +245,7 @@ def _check(details: StaffDetails, others: list[StaffEntry], keep_id: str) -> _Ch
         if unknown:
             problems["alert_channels"] = f"{unknown[0]!r} is not one of {', '.join(CHANNELS)}"
         chosen = tuple(c for c in CHANNELS if c in channels)
-        channels = None if chosen == CHANNELS else chosen
+        channels = None if chosen == UNCHOSEN else chosen
     if problems or entry is None:
         raise StaffInputError(problems)
     return _Checked(data, entry, list(channels) if channels is not None else None)
@@ -283,7 +289,7 @@ async def update(
     session: AsyncSession, school: School, staff_id: int, details: StaffDetails, actor: str
 ) -> StaffMember:
     """Change a member of staff; a new name keeps their row, and so their linked Telegram."""
-    view = await staff_view(session, school, staff_id, email_on=False)
+    view = await staff_view(session, school, staff_id, channels=())
     row, current = view.row, view.entry
     staff = _config_staff(school)
     index = next(

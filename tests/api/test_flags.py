@@ -12,7 +12,16 @@ from bot.policy import PolicyEngine
 from bot.services import consent
 from bot.services.moderation import Retention, check_message
 from bot.store.db import transaction
-from bot.store.models import AuditEvent, Flag, FlagStatus, OutboxMessage, School, UserRole, utcnow
+from bot.store.models import (
+    AuditEvent,
+    Flag,
+    FlagSource,
+    FlagStatus,
+    OutboxMessage,
+    School,
+    UserRole,
+    utcnow,
+)
 from tests.api.conftest import SignIn
 from tests.api.support import Sessions
 from tests.conftest import message
@@ -378,3 +387,28 @@ async def test_removal_is_deleted_by_the_bot_or_asked_of_the_sender(
     assert "The bot is deleting the message" in (await slt.get(f"/flags/{recent}")).text
     outcomes = [e.details["outcome"] for e in await audit_of(sessions, "flag.removal_requested")]
     assert outcomes == ["asked sender", "deleted"]
+
+
+async def test_a_report_offers_no_action_on_its_sender(
+    sign_in: SignIn, sessions: Sessions, engine: PolicyEngine, seeded_school: School
+) -> None:
+    [high, *_] = await flagged(sessions, engine, seeded_school)
+    async with transaction(sessions) as session:
+        flag = await session.get(Flag, high)
+        assert flag is not None
+        flag.source = FlagSource.REPORT  # Becky forwarded it: she is the reporter
+    slt = await sign_in(UserRole.SLT)
+
+    page = (await slt.get(f"/flags/{high}")).text
+    assert "This is a report: the message&#39;s author is not known to Schoolgate" in page
+    assert 'name="action"' not in page
+    refused = await slt.post(f"/api/flags/{high}/actions", json={"action": "remind"})
+    assert refused.status_code == 409
+    assert "the message's author is not known" in refused.text
+    form = await slt.form(f"/flags/{high}/actions", {"action": "meet"})
+    assert form.status_code == 409
+    assert await outbox(sessions, "reminder") == []
+    assert await outbox(sessions, "meeting") == []
+    # Deciding on it is still possible.
+    confirmed = await slt.post(f"/api/flags/{high}/decision", json={"decision": "confirm"})
+    assert confirmed.status_code == 200

@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from bot.policy import PolicyEngine
@@ -337,3 +338,44 @@ async def test_erasure_asks_for_confirmation_then_removes_the_person(
     assert by_api.status_code == 200
     assert by_api.json()["memberships"] == 1
     assert (await admin.get("/api/people/parents")).json() == []
+
+
+async def test_staff_may_choose_whatsapp_or_sms_alerts_to_their_phone(
+    sign_in: SignIn, sessions: Sessions, seeded_school: School, app: FastAPI
+) -> None:
+    admin = await sign_in(UserRole.ADMIN)
+    form = (await admin.get("/people/staff/new")).text
+    for channel in ("telegram", "email", "whatsapp", "sms"):
+        assert f'name="alert_{channel}"' in form
+    assert "(not set up in this installation)" in form  # this app sends no WhatsApp or SMS
+
+    added = await admin.form(
+        "/people/staff/new",
+        {"name": "Ms Nadia Ali", "phone": "07700 900456", "slt": "true",
+         "alert_whatsapp": "true", "alert_sms": "true"},
+    )  # fmt: skip
+    assert added.status_code == 303
+    ali = (await staff_rows(sessions, seeded_school))["Ms Nadia Ali"]
+    assert (ali.phone, ali.alert_channels) == ("+447700900456", ["whatsapp", "sms"])
+    assert (await admin.get(f"/api/people/staff/{ali.id}")).json()["alerts_on"] == []
+
+    # An installation with Twilio's WhatsApp and SMS set up reaches her phone on both.
+    runtime = app.state.runtime
+    runtime.alert_channels = runtime.alert_channels | {"whatsapp", "sms"}
+    assert (await admin.get(f"/api/people/staff/{ali.id}")).json()["alerts_on"] == [
+        "whatsapp",
+        "sms",
+    ]
+
+    # Telegram and e-mail is what choosing nothing means: stored as no choice.
+    changed = await admin.put(
+        f"/api/people/staff/{ali.id}",
+        json={"name": "Ms Nadia Ali", "phone": "07700 900456", "slt": True,
+              "alert_channels": ["email", "telegram"]},
+    )  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["alert_channels"] is None
+    assert changed.json()["alerts_on"] == []  # no Telegram linked, no e-mail address
+    page = (await admin.get(f"/people/staff/{ali.id}")).text
+    assert 'name="alert_telegram" value="true" checked' in page
+    assert 'name="alert_whatsapp" value="true" checked' not in page

@@ -36,6 +36,7 @@ from tests.conftest import CONFIG_DIR, message
 from tests.factories import a_chat, a_member
 
 pytestmark = pytest.mark.anyio
+TG = frozenset({"telegram"})  # the channels of an installation without e-mail
 RETENTION = Retention(metadata=timedelta(days=30), flags=timedelta(days=365))
 TEXTS = load_telegram_texts(CONFIG_DIR)
 TRIED = "Mr Okafor is a useless teacher and everyone knows it"
@@ -145,7 +146,7 @@ async def a_term(sessions: Sessions, engine: PolicyEngine, school: School) -> Te
             if post.decision is not None:
                 await review.decide(
                     session, case, post.decision, Reviewer(f"user:{slt.id}", slt.name),
-                    note=post.note, texts=TEXTS, email=False, now=sent + timedelta(minutes=25),
+                    note=post.note, texts=TEXTS, channels=TG, now=sent + timedelta(minutes=25),
                 )  # fmt: skip
         assert len(flags) == FLAGGED
 

@@ -9,14 +9,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.errors import BadInputError, NotFoundError
+from bot.errors import BadInputError, ConflictError, NotFoundError
 from bot.policy import PolicyEngine
 from bot.services import consent, review
+from bot.services.alerts import alert_buttons
 from bot.services.moderation import Retention, check_message
 from bot.services.review import Decision, Outcome, Reviewer, Step
 from bot.store.db import transaction
 from bot.store.models import (
     AuditEvent,
+    FlagSource,
     FlagStatus,
     OutboxMessage,
     OutboxStatus,
@@ -29,6 +31,8 @@ from tests.conftest import CONFIG_DIR, message
 from tests.factories import NOW, a_chat, a_member, another_school
 
 pytestmark = pytest.mark.anyio
+TG = frozenset({"telegram"})  # the channels of an installation without e-mail
+MAIL = frozenset({"telegram", "email"})  # the channels of an installation with e-mail
 Sessions = async_sessionmaker[AsyncSession]
 RETENTION = Retention(metadata=timedelta(days=30), flags=timedelta(days=365))
 SENT = datetime.fromisoformat("2026-11-24T14:00:00+00:00")
@@ -79,7 +83,7 @@ async def test_acknowledging_records_who_and_when_once(
     async with transaction(sessions) as session:
         case = await a_case(session, engine)
         decided = await review.decide(
-            session, case, Decision.ACKNOWLEDGE, HEAD, note=None, texts=texts, email=False, now=NOW
+            session, case, Decision.ACKNOWLEDGE, HEAD, note=None, texts=texts, channels=TG, now=NOW
         )
         flag = case.flag
         assert decided.changed
@@ -87,7 +91,7 @@ async def test_acknowledging_records_who_and_when_once(
         assert (flag.acknowledged_at, flag.acknowledged_by) == (NOW, "user:1")
         assert (flag.decided_at, flag.decided_by, flag.decision_note) == (NOW, "user:1", None)
         again = await review.decide(
-            session, case, Decision.ACKNOWLEDGE, DEPUTY, note=None, texts=texts, email=False,
+            session, case, Decision.ACKNOWLEDGE, DEPUTY, note=None, texts=texts, channels=TG,
             now=NOW + timedelta(hours=1),
         )  # fmt: skip
         assert not again.changed
@@ -106,19 +110,19 @@ async def test_not_a_breach_needs_a_reason_and_slt_may_change_their_mind(
             with pytest.raises(BadInputError, match="reason"):
                 await review.decide(
                     session, case, Decision.FALSE_POSITIVE, HEAD, note=blank, texts=texts,
-                    email=False, now=NOW,
+                    channels=TG, now=NOW,
                 )  # fmt: skip
         assert (case.flag.status, case.flag.decided_at) == (FlagStatus.OPEN, None)
         assert await audit(session, "flag.false_positive") == []
 
         await review.decide(
-            session, case, Decision.CONFIRM, HEAD, note=None, texts=texts, email=False, now=NOW
+            session, case, Decision.CONFIRM, HEAD, note=None, texts=texts, channels=TG, now=NOW
         )
         assert case.flag.status == FlagStatus.CONFIRMED
         later = NOW + timedelta(days=1)
         await review.decide(
             session, case, Decision.FALSE_POSITIVE, DEPUTY, note=" Banter between sisters. ",
-            texts=texts, email=False, now=later,
+            texts=texts, channels=TG, now=later,
         )  # fmt: skip
         flag = case.flag
         assert flag.status == FlagStatus.FALSE_POSITIVE
@@ -138,10 +142,10 @@ async def test_an_acknowledgement_does_not_undo_a_decision(
     async with transaction(sessions) as session:
         case = await a_case(session, engine)
         await review.decide(
-            session, case, Decision.CONFIRM, HEAD, note=None, texts=texts, email=False, now=NOW
+            session, case, Decision.CONFIRM, HEAD, note=None, texts=texts, channels=TG, now=NOW
         )
         late = await review.decide(
-            session, case, Decision.ACKNOWLEDGE, DEPUTY, note=None, texts=texts, email=False,
+            session, case, Decision.ACKNOWLEDGE, DEPUTY, note=None, texts=texts, channels=TG,
             now=NOW,
         )  # fmt: skip
         assert not late.changed
@@ -166,7 +170,7 @@ async def test_escalating_hides_the_flag_from_slt_and_alerts_the_dsl(
         bursar.telegram_user_id = 7002
         decided = await review.decide(
             session, case, Decision.ESCALATE, DEPUTY, note="Mentions a child at home",
-            texts=texts, email=True, now=NOW,
+            texts=texts, channels=MAIL, now=NOW,
         )  # fmt: skip
         flag = case.flag
         assert decided.alerted == 2
@@ -192,7 +196,7 @@ async def test_escalating_hides_the_flag_from_slt_and_alerts_the_dsl(
 
         # Escalating again changes nothing and alerts nobody twice.
         again = await review.decide(
-            session, case, Decision.ESCALATE, DEPUTY, note=None, texts=texts, email=True, now=NOW
+            session, case, Decision.ESCALATE, DEPUTY, note=None, texts=texts, channels=MAIL, now=NOW
         )
         assert not again.changed
         assert len(await outbox(session, "alert")) == 2
@@ -206,7 +210,7 @@ async def test_the_dsl_is_alerted_only_on_the_channels_they_chose(
         head = await staff(session, "Mrs Anita Patel")
         head.telegram_user_id, head.alert_channels = 7001, ["telegram"]
         decided = await review.decide(
-            session, case, Decision.ESCALATE, DEPUTY, note=None, texts=texts, email=True, now=NOW
+            session, case, Decision.ESCALATE, DEPUTY, note=None, texts=texts, channels=MAIL, now=NOW
         )
         assert decided.alerted == 1
         [alert] = await outbox(session, "alert")
@@ -290,6 +294,42 @@ async def test_after_telegram_refused_the_deletion_the_sender_is_asked(
         assert request.text.startswith("Hi Becky, the school has asked for your message")
 
 
+async def test_on_whatsapp_removal_always_asks_the_sender_privately(
+    sessions: Sessions, engine: PolicyEngine, texts: TelegramTexts
+) -> None:
+    async with transaction(sessions) as session:
+        case = await a_case(session, engine, bot_admin=True)
+        case.chat.platform, case.chat.platform_chat_id = "whatsapp", "CH" + "0" * 32
+        case.sender.platform_user_id = "whatsapp:+447700900001"
+        await session.flush()
+        # Recent, and the bot "admin": on Telegram it would delete it; WhatsApp cannot unsend.
+        outcome = await review.act(session, case, Step.REMOVE, HEAD, texts=texts, now=SENT)
+        assert outcome is Outcome.ASKED
+        assert await outbox(session, "delete") == []
+        [request] = await outbox(session, "removal")
+        assert (request.channel, request.recipient) == ("whatsapp", "whatsapp:+447700900001")
+        assert request.reply_to is None
+        assert request.text.startswith("Hi Becky, the school has asked for your message")
+        [event] = await audit(session, "flag.removal_requested")
+        assert event.details == {"outcome": "asked sender", "why": "whatsapp cannot unsend"}
+
+
+@pytest.mark.parametrize("step", list(Step))
+async def test_a_report_has_no_sender_to_act_on(
+    sessions: Sessions, engine: PolicyEngine, texts: TelegramTexts, step: Step
+) -> None:
+    async with transaction(sessions) as session:
+        case = await a_case(session, engine)
+        case.flag.source = FlagSource.REPORT  # its member is the parent who reported it
+        assert not review.acts_on_sender(case)
+        with pytest.raises(ConflictError, match="This is a report: the message's author is not"):
+            await review.act(session, case, step, HEAD, texts=texts, now=NOW)
+        assert await OutboxRepository(session).listing() == []
+        assert await audit(session, "flag.reminder_sent") == []
+        labels = [label for label, _ in alert_buttons(texts, case.flag)]
+        assert labels == ["Acknowledge", "Not a breach"]  # no buttons that would reach them
+
+
 async def test_another_schools_flag_is_not_found(sessions: Sessions, engine: PolicyEngine) -> None:
     async with transaction(sessions) as session:
         case = await a_case(session, engine)
@@ -323,7 +363,7 @@ async def test_the_context_shows_words_only_where_they_are_kept_and_the_view_is_
         escalated = await review.find_case(session, flagged["41"].id)
         assert escalated is not None
         await review.decide(
-            session, escalated, Decision.ESCALATE, HEAD, note=None, texts=texts, email=False,
+            session, escalated, Decision.ESCALATE, HEAD, note=None, texts=texts, channels=TG,
             now=NOW,
         )  # fmt: skip
 

@@ -40,6 +40,7 @@ from bot.store.models import (
     AuditEvent,
     Chat,
     ChatMember,
+    ChatStatus,
     Flag,
     FlagReason,
     FlagStatus,
@@ -52,6 +53,8 @@ from tests.conftest import CONFIG_DIR, message
 from tests.factories import NOW, a_chat, a_member, a_school, another_school
 
 pytestmark = pytest.mark.anyio
+TG = frozenset({"telegram"})  # the channels of an installation without e-mail
+MAIL = frozenset({"telegram", "email"})  # the channels of an installation with e-mail
 Sessions = async_sessionmaker[AsyncSession]
 RETENTION = Retention(metadata=timedelta(days=30), flags=timedelta(days=365))
 MOAN = "honestly this school is a total shambles, worst school in the area"
@@ -119,7 +122,7 @@ async def raise_alert(
     session: AsyncSession, texts: TelegramTexts, chat: Chat, member: ChatMember, flag: Flag
 ) -> int:
     context = AlertContext(flag, list(flag.reasons), chat, member, "words")
-    return await alert_now(session, texts, context, email=True)
+    return await alert_now(session, texts, context, channels=MAIL)
 
 
 # -- the text rules ------------------------------------------------------------------------------
@@ -352,13 +355,13 @@ async def test_staff_who_chose_email_get_the_digest_and_repeated_alerts_by_email
         assert flag is not None
         await said(session, engines, school, MOAN, number=2, chat=chat, member=member)
         later = NOW + timedelta(hours=3)
-        assert await escalate(session, texts, timedelta(minutes=30), later, email=True) == 1
+        assert await escalate(session, texts, timedelta(minutes=30), later, channels=MAIL) == 1
         digest_time = datetime.combine(NOW.date(), time(16, 5), tzinfo=UTC)
-        assert await queue_digests(session, texts, time(16, 0), digest_time, email=True) == 1
+        assert await queue_digests(session, texts, time(16, 0), digest_time, channels=MAIL) == 1
         sent = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
         assert {(m.purpose, m.channel) for m in sent} == {("alert", "email"), ("digest", "email")}
         # Without e-mail set up, there is nowhere to send them: nothing is queued.
-        assert await escalate(session, texts, timedelta(minutes=30), later, email=False) == 0
+        assert await escalate(session, texts, timedelta(minutes=30), later, channels=TG) == 0
 
 
 async def test_the_dsl_gets_the_rules_the_school_routes_to_them(
@@ -541,6 +544,35 @@ async def test_new_words_are_a_new_version_posted_to_every_chat(
         actions = [e.action for e in await session.scalars(select(AuditEvent))]
         assert actions.count("chat.notice_updated") == 6
         assert actions.count("school.settings_changed") == 4  # retention, then three notices
+
+
+async def test_a_new_notice_reaches_whatsapp_groups_as_a_post_asking_for_agree(
+    sessions: Sessions, texts: TelegramTexts
+) -> None:
+    async with transaction(sessions) as session:
+        school = await a_school(session)
+        for platform_chat_id, title in (
+            ("CH" + "1" * 32, "Year 3 (WhatsApp)"),
+            ("report-line:1", "WhatsApp report line"),
+        ):
+            session.add(Chat(
+                platform="whatsapp", platform_chat_id=platform_chat_id, title=title,
+                school_id=school.id, status=ChatStatus.REGISTERED, notice_version="test-1",
+            ))  # fmt: skip
+        await session.flush()
+        words = "Hello from {school}: we check messages of those who agree."
+        version = await publish_notice(
+            session, school, words, texts.notice, RETENTION, "u:1", NOW,
+            whatsapp_suffix="Reply AGREE to agree.",
+        )  # fmt: skip
+        [posted] = list(await session.scalars(select(OutboxMessage)))
+        assert (posted.channel, posted.recipient) == ("whatsapp-group", "CH" + "1" * 32)
+        assert posted.text.endswith("\n\nReply AGREE to agree.")
+        assert posted.buttons == []
+        line = await session.scalar(select(Chat).where(Chat.platform_chat_id == "report-line:1"))
+        assert line is not None
+        assert line.notice_version == "test-1", "a report line has no notice to agree to"
+        assert version is not None
 
 
 async def test_a_notice_with_an_unknown_placeholder_changes_nothing(

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
+from collections.abc import Callable, Collection
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -22,14 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, ChatMember, ChatPermissions, Update
 from telegram.error import TelegramError
 
-from bot.channels.email.delivery import CHANNEL as EMAIL_CHANNEL
 from bot.channels.telegram.actions import Action, Leave, Say, perform
 from bot.channels.telegram.delivery import CHANNEL, TelegramSender, telegram_bot
 from bot.channels.telegram.updates import PLATFORM, HandlerSettings, TelegramUpdateHandler
-from bot.services.alerts import audience, notify
+from bot.services.alerts import TELEGRAM_ONLY, audience, notify
 from bot.services.closure import ACTIVE, due_closures, record_step
 from bot.services.digest import escalate, queue_digests
-from bot.services.dispatcher import Dispatcher, Sender
+from bot.services.dispatcher import Dispatcher
 from bot.services.moderation import Retention
 from bot.services.notices import current_notice
 from bot.services.outbox import enqueue
@@ -96,9 +96,17 @@ class TelegramRuntime:
         remind_every: timedelta = timedelta(hours=24),
         digest_time: time = time(16, 0),
         escalate_after: timedelta = timedelta(minutes=30),
-        email: Sender | None = None,
+        alert_channels: Collection[str] = TELEGRAM_ONLY,
+        wake_outbox: Callable[[], None] | None = None,
         sweep_every: float | None = SWEEP_EVERY,
     ) -> None:
+        """``alert_channels``: those staff alerts may go on in this installation.
+
+        ``wake_outbox`` wakes the process's dispatcher (``bot.runtime.Runtime`` runs one for
+        every channel) after something is queued. Without it this runtime delivers the outbox
+        itself, on Telegram only, with a dispatcher of its own that it starts and stops: for a
+        process (or a test) that runs Telegram alone.
+        """
         self.bot: Bot = telegram_bot(token, api_base_url)
         self.remind_every = remind_every
         self.sweep_every = sweep_every
@@ -115,12 +123,14 @@ class TelegramRuntime:
         self.retention = retention
         self.leave_unregistered_after = leave_unregistered_after
         self.handler: TelegramUpdateHandler | None = None
-        senders: dict[str, Sender] = {CHANNEL: TelegramSender(self.bot)}
-        if email is not None:
-            senders[EMAIL_CHANNEL] = email
-        self.email_alerts = email is not None
-        self.dispatcher = Dispatcher(sessions, senders)
-        """Delivers the outbox with this bot; ``wake()`` it after queueing a message."""
+        self.alert_channels = frozenset(alert_channels)
+        self.dispatcher: Dispatcher | None = None
+        """Its own dispatcher (Telegram only), when not given ``wake_outbox``."""
+        if wake_outbox is None:
+            self.dispatcher = Dispatcher(sessions, {CHANNEL: TelegramSender(self.bot)})
+            wake_outbox = self.dispatcher.wake
+        self.wake_outbox = wake_outbox
+        """Call after queueing a message (and committing it): it is sent at once."""
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stop_dispatcher = asyncio.Event()
@@ -144,7 +154,7 @@ class TelegramRuntime:
                 leave_unregistered_after=self.leave_unregistered_after,
                 observe_only=self.observe_only,
                 remind_every=self.remind_every,
-                email_alerts=self.email_alerts,
+                alert_channels=self.alert_channels,
             ),
             self._is_group_admin,
             self._count_members,
@@ -163,10 +173,11 @@ class TelegramRuntime:
         if self.sweep_every is not None:
             sweep = self._sweep_forever(self.sweep_every)
             self._tasks.append(asyncio.create_task(sweep, name="telegram-sweep"))
-        self._stop_dispatcher.clear()
-        self._dispatching = asyncio.create_task(
-            self.dispatcher.run_forever(self._stop_dispatcher), name="telegram-outbox"
-        )
+        if self.dispatcher is not None:
+            self._stop_dispatcher.clear()
+            self._dispatching = asyncio.create_task(
+                self.dispatcher.run_forever(self._stop_dispatcher), name="telegram-outbox"
+            )
         log.info("Telegram bot @%s is on (%s)", me.username, self.mode)
 
     async def stop(self) -> None:
@@ -286,7 +297,7 @@ class TelegramRuntime:
                 actions = await self.handler.handle(session, update, utcnow())
                 inbox.finish(item, InboxStatus.PROCESSED)
             # What the update queued in the outbox is committed now: send it at once.
-            self.dispatcher.wake()
+            self.wake_outbox()
         except Exception as error:  # a bad update or a bug must not stop the others
             if _database_unreachable(error):
                 raise
@@ -342,17 +353,21 @@ class TelegramRuntime:
     async def summarise_and_escalate(self, now: datetime) -> int:
         """Queue the daily digests that are due and re-send alerts nobody acknowledged."""
         async with transaction(self.sessions) as session:
-            email = self.email_alerts
-            queued = await queue_digests(session, self.texts, self.digest_time, now, email=email)
-            queued += await escalate(session, self.texts, self.escalate_after, now, email=email)
+            channels = self.alert_channels
+            queued = await queue_digests(
+                session, self.texts, self.digest_time, now, channels=channels
+            )
+            queued += await escalate(
+                session, self.texts, self.escalate_after, now, channels=channels
+            )
         if queued:
-            self.dispatcher.wake()
+            self.wake_outbox()
         return queued
 
     async def advance_closures(self, now: datetime) -> int:
-        """Take each closure under way one step further; how many moved."""
+        """Take each Telegram chat's closure under way one step further; how many moved."""
         async with self.sessions() as session:
-            due = [closure.id for closure in await due_closures(session, now)]
+            due = [closure.id for closure in await due_closures(session, now, PLATFORM)]
         moved = 0
         for closure_id in due:
             try:
@@ -360,7 +375,7 @@ class TelegramRuntime:
             except TelegramError as error:  # tried again at the next sweep
                 log.warning("closure %s could not move on: %s", closure_id, error)
         if moved:
-            self.dispatcher.wake()
+            self.wake_outbox()
         return moved
 
     async def _advance_closure(self, closure_id: int, now: datetime) -> int:
@@ -400,7 +415,7 @@ class TelegramRuntime:
                     )  # fmt: skip
                     text = self.texts.closure_slt.format(chat=chat.title, problem=problem)
                     school_id = chat.school_id or 0
-                    slt = await audience(session, school_id, set(), email=self.email_alerts)
+                    slt = await audience(session, school_id, set(), channels=self.alert_channels)
                     await notify(
                         session, slt, key=f"closure:{closure.id}:slt", text=text,
                         purpose="closure", school_id=school_id,

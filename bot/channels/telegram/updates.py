@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +20,7 @@ from telegram import ChatMemberUpdated, Message, Update, User
 from bot.channels.telegram.actions import Action, Answer, Say
 from bot.channels.telegram.translate import chat_message
 from bot.services import consent, review
-from bot.services.alerts import ALERT_DATA, AlertAction, AlertContext, alert_now
+from bot.services.alerts import ALERT_DATA, TELEGRAM_ONLY, AlertAction, AlertContext, alert_now
 from bot.services.moderation import Retention, check_message
 from bot.services.notices import agree_button, current_notice, notice_text, retention_of
 from bot.services.registration import Outcome, register_chat
@@ -56,8 +56,8 @@ class HandlerSettings:
     remind_every: timedelta = timedelta(hours=24)
     """At most one reminder per member per rule in this time."""
     link_code_valid: timedelta = timedelta(hours=72)
-    email_alerts: bool = False
-    """Alerts also go by e-mail to SLT with an address in the school file (SMTP_URL is set)."""
+    alert_channels: Collection[str] = TELEGRAM_ONLY
+    """The channels staff alerts may go on in this installation (e-mail with SMTP_URL...)."""
 
 
 class TelegramUpdateHandler:
@@ -358,11 +358,13 @@ class TelegramUpdateHandler:
                 session, case,
                 review.Decision.ACKNOWLEDGE if acknowledge else review.Decision.FALSE_POSITIVE,
                 reviewer, note=None if acknowledge else "marked from the Telegram alert",
-                texts=self.texts, email=self.settings.email_alerts, now=now,
+                texts=self.texts, channels=self.settings.alert_channels, now=now,
             )  # fmt: skip
             said = done.acknowledge if acknowledge else done.false_positive
             return [Answer(callback_id, said.format(name=staff.name))]
         step = review.Step(action)
+        if not review.acts_on_sender(case):  # a report: its author is not known
+            return [Answer(callback_id, review.NOT_THE_AUTHOR)]
         outcome = await review.act(session, case, step, reviewer, texts=self.texts, now=now)
         removal = self.texts.removal_outcomes
         said = {
@@ -423,7 +425,7 @@ class TelegramUpdateHandler:
         if checked.flag is not None and not edited:
             reasons = list(checked.flag.reasons)
             alert = AlertContext(checked.flag, reasons, chat, member, neutral.text)
-            await alert_now(session, self.texts, alert, email=self.settings.email_alerts)
+            await alert_now(session, self.texts, alert, channels=self.settings.alert_channels)
         if not (self.settings.observe_only or chat.observe_only) and not edited:
             contacted = [
                 engine.school.directory.by_name(n) for n in checked.verdict.contacted_staff

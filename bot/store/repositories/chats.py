@@ -86,8 +86,9 @@ class ClosureRepository(Repository):
         query = select(ChatClosure).where(ChatClosure.chat_id == chat_id)
         return list(await self.session.scalars(query.order_by(ChatClosure.id.desc())))
 
-    async def due(self, now: datetime) -> list[ChatClosure]:
-        """Closures with a step to take now: a notice to post, a chat to lock, a chat to leave."""
+    async def due(self, now: datetime, platform: str | None = None) -> list[ChatClosure]:
+        """Closures with a step to take now: a notice to post, a chat to lock, a chat to leave;
+        of chats on ``platform`` only, if given."""
         query = select(ChatClosure).where(
             (ChatClosure.status == ClosureStatus.REQUESTED)
             | (
@@ -96,4 +97,8 @@ class ClosureRepository(Repository):
             )
             | (ChatClosure.status == ClosureStatus.LOCKED)
         )
+        if platform is not None:
+            query = query.join(Chat, Chat.id == ChatClosure.chat_id).where(
+                Chat.platform == platform
+            )
         return list(await self.session.scalars(query.order_by(ChatClosure.id)))

@@ -226,6 +226,19 @@ class OutboxRepository(Repository):
         )
         return await self._count(statement) == 1
 
+    async def mark_undelivered(self, delivered_id: str, error: str) -> bool:
+        """A message the platform took and then could not deliver (a status callback said so):
+        failed after all, with the reason."""
+        statement = (
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.delivered_id == delivered_id,
+                OutboxMessage.status == OutboxStatus.SENT,
+            )
+            .values(status=OutboxStatus.FAILED, error=error[:2000])
+        )
+        return await self._count(statement) == 1
+
     # -- queries for tests and reports --------------------------------------------------------
 
     async def listing(

@@ -27,6 +27,7 @@ from tests.conftest import CONFIG_DIR, message
 from tests.factories import NOW, a_chat, a_member
 
 pytestmark = pytest.mark.anyio
+MAIL = frozenset({"telegram", "email"})  # the channels of an installation with e-mail
 RETENTION = Retention(metadata=timedelta(days=30), flags=timedelta(days=365))
 
 
@@ -80,7 +81,7 @@ async def test_a_high_severity_flag_is_emailed_to_slt_with_an_address(
         checked = await check_message(session, engine, chat, member, rude, RETENTION, NOW)
         assert checked.flag is not None
         alert = AlertContext(checked.flag, list(checked.flag.reasons), chat, member, rude.text)
-        assert await alert_now(session, texts, alert, email=True) == 1  # nobody linked Telegram
+        assert await alert_now(session, texts, alert, channels=MAIL) == 1  # nobody linked Telegram
     sender = EmailSender(f"smtp://127.0.0.1:{port}", "schoolgate@peartree.example.sch.uk")
     dispatcher = Dispatcher(sessions, {"email": sender})
     assert await dispatcher.deliver_due() == 1

@@ -35,6 +35,7 @@ from tests.fakes import telegram_updates as tu
 from tests.fakes.telegram_api import FakeTelegramAPI, SentMessage
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("bot")]
+TG = frozenset({"telegram"})  # the channels of an installation without e-mail
 Sessions = async_sessionmaker[AsyncSession]
 
 ANITA = tu.user(7001, "Anita", "Patel", username="anita_patel")  # head: SLT and DSL
@@ -250,7 +251,7 @@ async def test_only_the_dsl_acts_on_a_flag_escalated_to_them(
         deputy = review.Reviewer("user:1", "Mr Deputy")
         await review.decide(
             session, case, review.Decision.ESCALATE, deputy, note="A child at risk",
-            texts=texts, email=False, now=utcnow(),
+            texts=texts, channels=TG, now=utcnow(),
         )  # fmt: skip
     escalated = (await sent_in(api, ANITA_PRIVATE, 3))[2]
     assert (escalated.text or "").startswith("Escalated to the Designated Safeguarding Lead")

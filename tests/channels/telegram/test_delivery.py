@@ -204,7 +204,7 @@ async def test_the_running_bot_delivers_the_outbox_as_soon_as_it_is_woken(
     runtime = await start_bot()
     api.add_chat(tu.private_chat(OKAFOR))
     await queue(sessions, OKAFOR["id"], text="High: Year 3 Parents, Pat Jones")
-    runtime.dispatcher.wake()
+    runtime.wake_outbox()
     [sent] = await sent_in(api, tu.private_chat(OKAFOR), 1)
     assert sent.text == "High: Year 3 Parents, Pat Jones"
 
@@ -250,6 +250,7 @@ async def test_the_worker_command_delivers_until_interrupted(
     assert out.decode().splitlines() == [
         f"==> database: {url}; migrating",
         "==> Telegram: delivering as @schoolgate_bot",
+        "==> e-mail, WhatsApp and SMS: off (no SMTP_URL, no TWILIO_* senders)",
         "==> outbox: 1 pending, 0 sending, 0 sent, 0 failed",
         "==> delivering; Ctrl-C to stop (the batch in hand is finished first)",
         "==> worker stopped",

@@ -87,7 +87,7 @@ async def test_a_new_notice_is_posted_and_old_consent_no_longer_counts(
             session, school, OWN_WORDS, texts.notice, RETENTION, "user:1", utcnow()
         )
     assert version is not None
-    bot.dispatcher.wake()
+    bot.wake_outbox()
     posted = (await sent_in(api, YEAR3, 4))[3]  # explained, registered, notice, the new one
     assert posted.text == (
         "Peartree's own notice for Peartree Spring Primary School: we keep flagged messages "
