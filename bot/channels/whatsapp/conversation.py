@@ -75,9 +75,11 @@ class ConversationEvents:
         if member is None or not consented:
             # Not read, not kept: only counted, and the sender told why.
             await ChatRepository(session).count_unconsented(chat.id)
+            # Told once an hour at most, however many messages they send meanwhile.
             await self.context.tell(
                 session, address, self.texts.not_consented.format(group=chat.title),
-                key=f"wa:{ref}:consent", purpose="consent", school_id=school.id, now=now,
+                key=f"wa:consent:{chat.id}:{address}:{now:%Y%m%d%H}", purpose="consent",
+                school_id=school.id, now=now,
             )  # fmt: skip
             return HELD
         return await self._check(session, chat, school, member, params, ref, now)
