@@ -1,5 +1,8 @@
 """Chats: each chat's consent coverage and health, registration codes, a chat's members on
-record, its observe-only switch, and closing it (the running bot carries a closure out)."""
+record, its observe-only switch, and closing it (the running bot carries a closure out).
+
+With WhatsApp configured, also hosted WhatsApp groups: making one (its join code shown once), a
+new join code, and inviting a parent by number. Without it those routes answer 409."""
 
 from __future__ import annotations
 
@@ -8,16 +11,18 @@ from functools import lru_cache
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from api.admin.deps import DbSession, SignedIn, requires, runtime_of
 from api.admin.templating import redirect, render
-from bot.errors import NotFoundError
+from bot.channels.whatsapp.runtime import WhatsAppRuntime
+from bot.channels.whatsapp.twilio_client import WHATSAPP_PREFIX, WhatsAppApi
+from bot.errors import ConflictError, NotFoundError
 from bot.services import chat_admin, closure
 from bot.services.access import Permission
-from bot.services.chat_admin import ChatDetail, ChatOverview, CodeState
+from bot.services.chat_admin import ChatDetail, ChatOverview, CodeState, GroupFacts
 from bot.services.people import CONSENT_LABELS, ConsentState
 from bot.store.models import (
     MAX_ID,
@@ -47,6 +52,16 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such chat
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "The chat is not registered, or a closure is (or is not) under way"}
 }
+MAX_NUMBER = 32
+NOT_SET_UP = "WhatsApp is not set up: see the README's WhatsApp section."
+WHATSAPP_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "WhatsApp is not set up; or the chat is not a hosted WhatsApp group "
+        "people may join (closed, closing), or is full, or has the number already"
+    },
+    502: {"description": "Twilio refused: nothing was done"},
+    503: {"description": "Twilio did not answer, or WhatsApp is not running yet: try again"},
+}
 
 
 def how_to_register(code: str) -> str:
@@ -67,6 +82,31 @@ def telegram_texts(request: Request) -> TelegramTexts:
     if runtime.telegram is not None:
         return runtime.telegram.texts
     return _texts_in(runtime.settings.config_dir)
+
+
+def whatsapp_of(request: Request) -> WhatsAppRuntime | None:
+    """The WhatsApp channel, when Twilio is configured."""
+    return runtime_of(request).whatsapp
+
+
+def _whatsapp(request: Request) -> WhatsAppRuntime:
+    channel = whatsapp_of(request)
+    if channel is None:
+        raise ConflictError(NOT_SET_UP)
+    return channel
+
+
+def _twilio(channel: WhatsAppRuntime) -> WhatsAppApi:
+    """The channel's Twilio client (the one the running process shares)."""
+    if channel.api is None:
+        raise chat_admin.TwilioUnavailableError(
+            "WhatsApp is not running in this process yet. Please try again in a moment."
+        )
+    return channel.api
+
+
+def school_number(channel: WhatsAppRuntime) -> str:
+    return chat_admin.display_number(channel.settings.whatsapp_from)
 
 
 async def _school(db: DbSession, user: SignedIn) -> School:
@@ -104,6 +144,11 @@ class ChatOut(BaseModel):
     title: str
     class_name: str | None
     platform: str
+    """"telegram" or "whatsapp"."""
+    platform_label: str
+    """E.g. "Telegram", "WhatsApp", "WhatsApp report line"."""
+    report_line: bool
+    """The WhatsApp report line: reports forwarded to the school's number, not a group."""
     status: ChatStatus
     consented: int
     """Members who agreed to the chat's current notice."""
@@ -139,6 +184,18 @@ class MemberOut(BaseModel):
     consents: list[ConsentOut]
 
 
+class WhatsAppGroupOut(BaseModel):
+    """A hosted WhatsApp group's numbers."""
+
+    participants: int
+    """Members in the group now (they agreed and have not left)."""
+    limit: int
+    """At most this many WhatsApp participants in one group (Twilio's limit)."""
+    waiting_to_agree: int
+    """People who asked to join or were invited and have not agreed yet."""
+    join_code_set: bool
+
+
 class ChatDetailOut(ChatOut):
     registered_at: datetime | None
     notice_version: str | None
@@ -146,6 +203,8 @@ class ChatDetailOut(ChatOut):
     """Members on record: only those who agreed to the notice are ever stored."""
     closures: list[ClosureOut]
     """Every closure of the chat, the latest first."""
+    whatsapp_group: WhatsAppGroupOut | None
+    """For a hosted WhatsApp group."""
 
 
 class NewCodeIn(BaseModel):
@@ -168,6 +227,38 @@ class CodeOut(BaseModel):
     used_at: datetime | None
     state: CodeState
     chat_id: int | None
+
+
+class NewGroupIn(BaseModel):
+    class_name: str = Field(min_length=1, max_length=100, pattern=PLAIN)
+
+
+class JoinCodeOut(BaseModel):
+    chat_id: int
+    title: str
+    code: str
+    """Shown this once: only its hash is stored. A new one stops the old one working."""
+    number: str
+    """The school's WhatsApp number, where parents send JOIN CODE."""
+    instructions: str
+
+
+class NewGroupOut(JoinCodeOut):
+    class_name: str
+
+
+class InviteIn(BaseModel):
+    number: str = Field(min_length=1, max_length=MAX_NUMBER, pattern=PLAIN)
+    """A UK number (07700 900123) or one with its country code (+44 7700 900123)."""
+
+
+class InviteOut(BaseModel):
+    chat_id: int
+    number: str
+    """The number invited, as WhatsApp knows it (+447700900123)."""
+    expires_at: datetime
+    """They may reply JOIN until then."""
+    message: str
 
 
 class ObserveOnlyIn(BaseModel):
@@ -193,6 +284,7 @@ def _chat(view: ChatOverview) -> ChatOut:
     chat = view.chat
     return ChatOut(
         id=chat.id, title=chat.title, class_name=chat.class_name, platform=chat.platform,
+        platform_label=view.platform, report_line=chat_admin.is_report_line(chat),
         status=chat.status, consented=view.coverage.consented, members=view.coverage.members,
         coverage=chat_admin.coverage_text(view.coverage),
         unconsented_messages=chat.unconsented_messages, observe_only=chat.observe_only,
@@ -214,6 +306,14 @@ def _detail(found: ChatDetail) -> ChatDetailOut:
                                      for c in m.consents])
                  for m in found.members],
         closures=[_closure(c) for c in found.closures],
+        whatsapp_group=_group(found.group) if found.group else None,
+    )  # fmt: skip
+
+
+def _group(facts: GroupFacts) -> WhatsAppGroupOut:
+    return WhatsAppGroupOut(
+        participants=facts.participants, limit=facts.limit, waiting_to_agree=facts.waiting,
+        join_code_set=facts.join_code_set,
     )  # fmt: skip
 
 
@@ -242,6 +342,8 @@ async def _new_code(request: Request, db: DbSession, user: SignedIn, class_name:
 
 async def _close(db: DbSession, user: SignedIn, chat_id: int, body: CloseIn) -> ChatClosure:
     chat = await chat_admin.chat_of_school(db, user.school_id, chat_id)
+    if chat_admin.is_report_line(chat):
+        raise ConflictError("The report line is not a chat: there is nothing to close.")
     return await closure.request_closure(
         db, chat, body.reason, user.user.name, timedelta(hours=body.grace_hours), utcnow(),
         actor=user.actor,
@@ -255,6 +357,63 @@ async def _cancel(request: Request, db: DbSession, user: SignedIn, chat_id: int)
     )
 
 
+async def _new_group(
+    request: Request, db: DbSession, user: SignedIn, class_name: str
+) -> NewGroupOut:
+    channel = _whatsapp(request)
+    made = await chat_admin.create_whatsapp_group(
+        db, _twilio(channel), await _school(db, user), class_name, actor=user.actor,
+        notice=channel.bot_texts.notice, now=utcnow(),
+    )  # fmt: skip
+    number = school_number(channel)
+    return NewGroupOut(
+        chat_id=made.chat.id, title=made.chat.title, class_name=made.chat.class_name or "",
+        code=made.code, number=number,
+        instructions=chat_admin.join_instructions(made.code, number),
+    )  # fmt: skip
+
+
+async def _new_join_code(
+    request: Request, db: DbSession, user: SignedIn, chat_id: int
+) -> JoinCodeOut:
+    chat = await chat_admin.chat_of_school(db, user.school_id, chat_id)
+    channel = _whatsapp(request)
+    code = await chat_admin.new_join_code(db, chat, user.actor)
+    number = school_number(channel)
+    return JoinCodeOut(
+        chat_id=chat.id, title=chat.title, code=code, number=number,
+        instructions=chat_admin.join_instructions(code, number),
+    )  # fmt: skip
+
+
+async def _invite(
+    request: Request, db: DbSession, user: SignedIn, chat_id: int, number: str
+) -> InviteOut:
+    chat = await chat_admin.chat_of_school(db, user.school_id, chat_id)
+    channel = _whatsapp(request)
+    invited = await chat_admin.invite_parent(
+        db, chat, await _school(db, user), number, actor=user.actor, texts=channel.texts,
+        now=utcnow(),
+    )  # fmt: skip
+    shown = invited.address.removeprefix(WHATSAPP_PREFIX)
+    return InviteOut(
+        chat_id=chat.id, number=shown, expires_at=invited.expires_at,
+        message=f"Invitation on its way to {chat_admin.display_number(shown)}: they join "
+        f"{chat.title} by replying JOIN, then AGREE to the notice.",
+    )  # fmt: skip
+
+
+def _wake_outbox(request: Request, background: BackgroundTasks) -> None:
+    """Send what was queued once it is committed (after the response; the dispatcher also
+    looks by itself every second)."""
+    runtime = runtime_of(request)
+
+    async def wake() -> None:  # on the event loop: a plain function would run in a thread
+        runtime.wake_outbox()
+
+    background.add_task(wake)
+
+
 # -- pages ------------------------------------------------------------------------------------
 
 
@@ -266,9 +425,18 @@ async def chats_page(request: Request, db: DbSession, user: Viewing) -> HTMLResp
          "codes": await chat_admin.codes(db, user.school_id), "now": utcnow(),
          "code_state": chat_admin.code_state,
          "observe_only_everywhere": runtime_of(request).settings.observe_only,
-         "coverage_text": chat_admin.coverage_text},
+         "coverage_text": chat_admin.coverage_text, **_whatsapp_context(request)},
         user=user,
     )  # fmt: skip
+
+
+def _whatsapp_context(request: Request) -> dict[str, Any]:
+    channel = whatsapp_of(request)
+    return {
+        "whatsapp_on": channel is not None,
+        "whatsapp_number": school_number(channel) if channel else None,
+        "whatsapp_reachable": channel is not None and channel.settings.public_base_url is not None,
+    }
 
 
 @pages.post("/chats/codes")
@@ -283,19 +451,56 @@ async def new_code_page(
     return render(request, "chats/code.html", {"made": made}, user=user)
 
 
+@pages.post("/chats/whatsapp-groups")
+async def new_group_page(
+    request: Request,
+    db: DbSession,
+    user: Managing,
+    class_name: Annotated[str, Form(min_length=1, max_length=100, pattern=PLAIN)],
+) -> HTMLResponse:
+    # A page, not a redirect: the join code exists in clear only in this answer.
+    made = await _new_group(request, db, user, class_name)
+    return render(request, "chats/join_code.html", {"made": made, "new_group": True}, user=user)
+
+
 @pages.get("/chats/{chat_id}")
 async def chat_page(
     request: Request, db: DbSession, user: Viewing, chat_id: ChatId
 ) -> HTMLResponse:
     found = await chat_admin.detail(db, user.school_id, chat_id)
+    chat = found.overview.chat
     return render(
         request, "chats/detail.html",
-        {"found": found, "chat": found.overview.chat, "timeline": closure.timeline,
+        {"found": found, "chat": chat, "timeline": closure.timeline,
          "consent_labels": CONSENT_LABELS, "coverage_text": chat_admin.coverage_text,
          "active": closure.ACTIVE, "default_grace": DEFAULT_GRACE_HOURS,
-         "registered": found.overview.chat.status == ChatStatus.REGISTERED},
+         "registered": chat.status == ChatStatus.REGISTERED,
+         "report_line": chat_admin.is_report_line(chat), "max_number": MAX_NUMBER,
+         **_whatsapp_context(request)},
         user=user,
     )  # fmt: skip
+
+
+@pages.post("/chats/{chat_id}/join-code")
+async def join_code_page(
+    request: Request, db: DbSession, user: Managing, chat_id: ChatId
+) -> HTMLResponse:
+    made = await _new_join_code(request, db, user, chat_id)
+    return render(request, "chats/join_code.html", {"made": made, "new_group": False}, user=user)
+
+
+@pages.post("/chats/{chat_id}/invitations")
+async def invite_page(
+    request: Request,
+    background: BackgroundTasks,
+    db: DbSession,
+    user: Managing,
+    chat_id: ChatId,
+    number: Annotated[str, Form(min_length=1, max_length=MAX_NUMBER, pattern=PLAIN)],
+) -> Response:
+    invited = await _invite(request, db, user, chat_id, number)
+    _wake_outbox(request, background)
+    return redirect(request, f"/chats/{chat_id}", invited.message)
 
 
 @pages.post("/chats/{chat_id}/observe-only")
@@ -365,6 +570,19 @@ async def create_code(
     return await _new_code(request, db, user, body.class_name)
 
 
+@api.post(
+    "/whatsapp-groups",
+    status_code=201,
+    responses={400: {"description": "The class name cannot be used"}, **WHATSAPP_ERRORS},
+)
+async def create_whatsapp_group(
+    body: NewGroupIn, request: Request, db: DbSession, user: Managing
+) -> NewGroupOut:
+    """A hosted WhatsApp group for a class, registered to your school, with its join code (in
+    this answer only, once). Parents send JOIN CODE to the school's WhatsApp number."""
+    return await _new_group(request, db, user, body.class_name)
+
+
 @api.get("/{chat_id}", responses=NOT_FOUND)
 async def get_chat(chat_id: ChatId, db: DbSession, user: Viewing) -> ChatDetailOut:
     """The chat, its coverage, members on record and closures."""
@@ -395,3 +613,33 @@ async def cancel_closure(
 ) -> ClosureOut:
     """Stop the closure under way; the chat is told if it was told of the closure."""
     return _closure(await _cancel(request, db, user, chat_id))
+
+
+@api.post("/{chat_id}/join-code", status_code=201, responses={**NOT_FOUND, **WHATSAPP_ERRORS})
+async def renew_join_code(
+    chat_id: ChatId, request: Request, db: DbSession, user: Managing
+) -> JoinCodeOut:
+    """A new join code for a hosted WhatsApp group (in this answer only); the old one stops
+    working. Members already in the group stay."""
+    return await _new_join_code(request, db, user, chat_id)
+
+
+@api.post(
+    "/{chat_id}/invitations",
+    status_code=201,
+    responses={**NOT_FOUND, 400: {"description": "Not a phone number"}, **WHATSAPP_ERRORS},
+)
+async def invite_to_group(
+    chat_id: ChatId,
+    body: InviteIn,
+    request: Request,
+    background: BackgroundTasks,
+    db: DbSession,
+    user: Managing,
+) -> InviteOut:
+    """Invite a parent's number to a hosted WhatsApp group: they are sent the invitation (the
+    approved template outside WhatsApp's 24-hour window) and join by replying JOIN, then
+    AGREE to the notice."""
+    invited = await _invite(request, db, user, chat_id, body.number)
+    _wake_outbox(request, background)
+    return invited

@@ -1,5 +1,8 @@
 """The flag queue, one flag in full (its words: every view is audited), and SLT's decisions and
-actions on it. The work is ``bot.services.review``'s, shared with the Telegram alert buttons."""
+actions on it. The work is ``bot.services.review``'s, shared with the Telegram alert buttons.
+
+A report (a message a parent forwarded to the school's WhatsApp number) is a flag too, marked as
+one: its "sender" is the parent who reported it, so it has no sender actions."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from bot.store.models import (
     Chat,
     ChatMember,
     Flag,
+    FlagSource,
     FlagStatus,
     OutboxMessage,
     OutboxStatus,
@@ -51,6 +55,10 @@ STATUS_LABELS = {
     FlagStatus.ESCALATED: "Escalated to the DSL",
 }
 
+SOURCE_LABELS = {
+    FlagSource.CHAT: "In a chat",
+    FlagSource.REPORT: "Reported to the WhatsApp number",
+}
 HISTORY = {
     "flag.raised": "Flagged",
     "flag.rechecked": "Checked again after an edit",
@@ -62,6 +70,8 @@ HISTORY = {
     "flag.reminder_sent": "Reminder sent to the sender",
     "flag.removal_requested": "Removal requested",
     "flag.meeting_requested": "Meeting requested",
+    "flag.reported": "Reported to the school's WhatsApp number",
+    "flag.reported_from": "The reporter said which group it came from",
 }
 """How the detail page words the audit log's actions (others are shown as they are)."""
 OUTCOMES = {
@@ -83,13 +93,17 @@ class QueueFilters(BaseModel):
     severity: Literal["high", "medium", "low"] | None = None
     chat: int | None = Field(default=None, ge=1, le=MAX_ID)
     status: FlagStatus | None = None
+    source: FlagSource | None = None
+    """"chat" (checked in a chat) or "report" (forwarded to the school's WhatsApp number)."""
     date_from: date | None = Field(default=None, ge=date(2000, 1, 1), le=date(2100, 12, 31))
     """From this day (the school's local date)."""
     date_to: date | None = Field(default=None, ge=date(2000, 1, 1), le=date(2100, 12, 31))
     """Up to and including this day (the school's local date)."""
     page: int = Field(default=1, ge=1, le=10_000)
 
-    @field_validator("rule", "severity", "chat", "status", "date_from", "date_to", mode="before")
+    @field_validator(
+        "rule", "severity", "chat", "status", "source", "date_from", "date_to", mode="before"
+    )
     @classmethod
     def _empty_is_any(cls, value: object) -> object:
         return None if value == "" else value
@@ -111,6 +125,11 @@ class FlagSummary(BaseModel):
     chat_id: int
     chat: str
     sender: str
+    """Who wrote it; for a report, the parent who reported it (the author is not known)."""
+    source: FlagSource
+    """"report": forwarded to the school's WhatsApp number, not seen in a chat."""
+    reported_from: str | None
+    """For a report: the group it came from, as the reporter said (None: not said)."""
     created_at: datetime
     acknowledged_at: datetime | None
 
@@ -131,7 +150,8 @@ def _summary(flag: Flag, chat: Chat, sender: ChatMember) -> FlagSummary:
     return FlagSummary(
         id=flag.id, rules=[r.rule for r in flag.reasons], severity=flag.severity,
         status=flag.status, safeguarding=flag.safeguarding, chat_id=chat.id,
-        chat=_chat_name(chat), sender=sender.display_name, created_at=flag.created_at,
+        chat=_chat_name(chat), sender=sender.display_name, source=flag.source,
+        reported_from=flag.reported_from, created_at=flag.created_at,
         acknowledged_at=flag.acknowledged_at,
     )  # fmt: skip
 
@@ -150,7 +170,7 @@ async def _queue(db: DbSession, user: SignedIn, school: School, filters: QueueFi
     wanted = FlagQuery(
         school_id=user.school_id, with_safeguarding=user.can(Permission.VIEW_SAFEGUARDING),
         rule=filters.rule, severity=filters.severity, chat_id=filters.chat,
-        status=filters.status, since=since, before=before,
+        status=filters.status, source=filters.source, since=since, before=before,
     )  # fmt: skip
     found = await review.queue(db, wanted, filters.page, PER_PAGE)
     return FlagQueue(
@@ -173,7 +193,8 @@ async def queue_page(
         request, "flags/queue.html",
         {
             "listing": listing, "filters": filters, "chats": chats, "rules": list(RuleId),
-            "status_labels": STATUS_LABELS, "zone": review.school_zone(school),
+            "status_labels": STATUS_LABELS, "source_labels": SOURCE_LABELS,
+            "zone": review.school_zone(school),
         },
         user=user,
     )  # fmt: skip
@@ -183,8 +204,9 @@ async def queue_page(
 async def queue_json(
     db: DbSession, user: Reviewing, filters: Annotated[QueueFilters, Query()]
 ) -> FlagQueue:
-    """Your school's flags, newest first, 50 a page, filtered by rule, severity, chat, status
-    and the school's local dates. No message words: open a flag for those."""
+    """Your school's flags, newest first, 50 a page, filtered by rule, severity, chat, status,
+    source (in a chat, or reported to the school's WhatsApp number) and the school's local
+    dates. No message words: open a flag for those."""
     return await _queue(db, user, await _school(db, user), filters)
 
 
@@ -310,7 +332,7 @@ async def flag_page(request: Request, db: DbSession, user: Reviewing, flag_id: F
             "Step": Step, "FlagStatus": FlagStatus, "max_note": MAX_NOTE, "history": HISTORY,
             "outcomes": OUTCOMES, "acts_on_sender": review.acts_on_sender(seen.case),
             "not_the_author": review.NOT_THE_AUTHOR, "platform": seen.case.chat.platform,
-            "status_labels": STATUS_LABELS,
+            "status_labels": STATUS_LABELS, "report": seen.case.reported,
         },
         user=user,
     )  # fmt: skip

@@ -19,6 +19,7 @@ def _register_commands() -> None:
         admin_commands,
         policy_commands,
         serve_command,
+        whatsapp_commands,
         worker_command,
     )
 
@@ -28,6 +29,7 @@ def _register_commands() -> None:
         account_commands,
         serve_command,
         worker_command,
+        whatsapp_commands,
     ):
         module.register(main)
 

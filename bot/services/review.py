@@ -221,11 +221,14 @@ async def examine(
 
 
 async def _context(session: AsyncSession, case: Case, see_safeguarding: bool) -> list[Nearby]:
+    this = _nearby(case.message, case.sender.display_name, hidden=False, this=True)
+    if case.reported:
+        # The messages around a report are other people's reports, not its chat.
+        return [this]
     around = await MessageRepository(session).around(case.message, CONTEXT)
     context = [
         _nearby(n.message, n.sender, hidden=n.safeguarding and not see_safeguarding) for n in around
     ]
-    this = _nearby(case.message, case.sender.display_name, hidden=False, this=True)
     earlier = sum(1 for n in context if (n.sent_at, n.id) < (this.sent_at, this.id))
     return [*context[:earlier], this, *context[earlier:]]
 

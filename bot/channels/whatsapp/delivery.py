@@ -21,6 +21,10 @@ row's audience picks which (Content SIDs, created in Twilio's Content Template B
     {{1}} the school's name
     {{2}} the whole message
   e.g. "A message from {{1}}: {{2}}"
+- TWILIO_TEMPLATE_INVITE, inviting a parent's number to a hosted group (an admin's invitation):
+    {{1}} the school's name
+    {{2}} the invitation, naming the group and saying to reply JOIN
+  e.g. "{{1}}: {{2}}"
 
 Every variable is one line (WhatsApp refuses line breaks and tabs in a variable) and cut to a
 length that keeps the template under WhatsApp's 1,024 characters.
@@ -56,8 +60,9 @@ from bot.store.repositories.outbox import OutboxRepository
 
 WHATSAPP, SMS, WHATSAPP_GROUP = "whatsapp", "sms", "whatsapp-group"
 DELETE = "delete"
-INVITE = "invite"
 """The purpose of an outbox row that deletes a message: nothing Twilio can do on WhatsApp."""
+INVITE = "invite"
+"""The purpose of an invitation to a hosted group (its own template outside the window)."""
 
 WINDOW_MARGIN = timedelta(minutes=5)
 """A message sent this close to the window's end may arrive after it: the template instead."""
@@ -217,27 +222,34 @@ class WhatsAppSender(_TwilioSender):
 
     def template(self, message: OutboxMessage, school: str) -> tuple[str, Mapping[str, str]]:
         """The template for ``message`` outside the window, and its variables."""
-        school = cut(one_line(school), MAX_NAME) or "Schoolgate"
-        if for_staff(message):
-            sid, setting = self.templates.alert, "TWILIO_TEMPLATE_ALERT"
-            summary, rest = _summary_and_rest(message.text)
-            detail = flag_url(self.public_base_url, message.flag_id) if message.flag_id else rest
-            variables = {
-                "1": school,
-                "2": cut(one_line(summary), MAX_SUMMARY) or "a new alert",
-                "3": cut(one_line(detail), MAX_DETAIL) or "see the Schoolgate admin pages",
-            }
-        elif message.purpose == INVITE:
-            sid, setting = self.templates.invite, "TWILIO_TEMPLATE_INVITE"
-            variables = {"1": school, "2": cut(one_line(message.text), MAX_MESSAGE)}
-        else:
-            sid, setting = self.templates.reminder, "TWILIO_TEMPLATE_REMINDER"
-            variables = {"1": school, "2": cut(one_line(message.text), MAX_MESSAGE)}
+        setting, sid, variables = template_for(
+            message, school, self.templates, self.public_base_url
+        )
         if sid is None:
             raise PermanentFailure(
                 f"outside WhatsApp's 24-hour window and no approved template is set ({setting})"
             )
         return sid, variables
+
+
+def template_for(
+    message: OutboxMessage, school: str, templates: Templates, public_base_url: str | None
+) -> tuple[str, str | None, dict[str, str]]:
+    """Which template carries ``message`` outside the window: its setting's name, its Content
+    SID (None: not set) and its variables (``schoolgate whatsapp setup`` shows them too)."""
+    school = cut(one_line(school), MAX_NAME) or "Schoolgate"
+    if for_staff(message):
+        summary, rest = _summary_and_rest(message.text)
+        detail = flag_url(public_base_url, message.flag_id) if message.flag_id else rest
+        return "TWILIO_TEMPLATE_ALERT", templates.alert, {
+            "1": school,
+            "2": cut(one_line(summary), MAX_SUMMARY) or "a new alert",
+            "3": cut(one_line(detail), MAX_DETAIL) or "see the Schoolgate admin pages",
+        }  # fmt: skip
+    variables = {"1": school, "2": cut(one_line(message.text), MAX_MESSAGE)}
+    if message.purpose == INVITE:
+        return "TWILIO_TEMPLATE_INVITE", templates.invite, variables
+    return "TWILIO_TEMPLATE_REMINDER", templates.reminder, variables
 
 
 class SmsSender(_TwilioSender):

@@ -14,6 +14,7 @@ from bot.store.models import (
     ChatMember,
     Flag,
     FlagReason,
+    FlagSource,
     FlagStatus,
     StoredMessage,
 )
@@ -33,6 +34,8 @@ class FlagQuery:
     severity: str | None = None
     chat_id: int | None = None
     status: FlagStatus | None = None
+    source: FlagSource | None = None
+    """A message in a chat, or one forwarded to the report line."""
     since: datetime | None = None
     before: datetime | None = None
 
@@ -132,6 +135,8 @@ def _matching(query: Select[*Columns], wanted: FlagQuery) -> Select[*Columns]:
         query = query.where(Flag.chat_id == wanted.chat_id)
     if wanted.status is not None:
         query = query.where(Flag.status == wanted.status)
+    if wanted.source is not None:
+        query = query.where(Flag.source == wanted.source)
     if wanted.since is not None:
         query = query.where(Flag.created_at >= wanted.since)
     if wanted.before is not None:

@@ -116,6 +116,15 @@ class JoinRequestRepository(Repository):
         query = query.order_by(JoinRequest.created_at.desc(), JoinRequest.id.desc()).limit(1)
         return await self.session.scalar(query)
 
+    async def waiting(self, chat_id: int, now: datetime) -> int:
+        """Requests to join ``chat_id`` (asked or invited) not yet agreed to nor run out."""
+        query = (
+            select(func.count())
+            .select_from(JoinRequest)
+            .where(JoinRequest.chat_id == chat_id, JoinRequest.expires_at > now)
+        )
+        return int(await self.session.scalar(query) or 0)
+
     async def add(self, request: JoinRequest) -> JoinRequest:
         self.session.add(request)
         await self.session.flush()
