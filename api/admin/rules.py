@@ -76,6 +76,8 @@ class RuleOut(BaseModel):
     """The school's choice; None: by severity (high at once, the others in the digest)."""
     remind: bool | None
     """Whether the sender is reminded; None for rules without a reminder."""
+    hold: bool
+    """In hosted WhatsApp groups, the message is held back instead of relayed."""
     false_positives: FalsePositivesOut
 
 
@@ -105,12 +107,15 @@ class RuleChoiceIn(BaseModel):
     severity: Literal["low", "medium", "high"] | None = None
     alert: AlertTiming | None = None
     remind: bool = True
+    hold: bool = False
+    """In hosted WhatsApp groups, hold a message breaking this rule back instead of relaying."""
 
     def setup(self) -> RuleSetup:
         severity = Severity.parse(self.severity) if self.severity else None
         return RuleSetup(
-            enabled=self.enabled, severity=severity, alert=self.alert, remind=self.remind
-        )
+            enabled=self.enabled, severity=severity, alert=self.alert, remind=self.remind,
+            hold=self.hold,
+        )  # fmt: skip
 
 
 class FrequentContactIn(BaseModel):
@@ -197,6 +202,7 @@ def _rule_out(row: RuleRow) -> RuleOut:
         alert=row.alert,
         own_alert=row.setup.alert,
         remind=row.setup.remind if row.remindable else None,
+        hold=row.setup.hold,
         false_positives=FalsePositivesOut(
             decided=row.outcome.decided,
             false_positives=row.outcome.false_positives,
@@ -297,6 +303,7 @@ def _choice(form: dict[str, str], rule: RuleId, remindable: bool) -> RuleChoiceI
         alert=AlertTiming(alert) if alert else None,
         # Only a rule with a reminder has the box; for the others reminding is moot.
         remind=form.get(f"remind:{rule}") == "on" if remindable else True,
+        hold=form.get(f"hold:{rule}") == "on",
     )
 
 

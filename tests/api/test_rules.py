@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.policy import PolicyEngine
-from bot.policy.rules import RULES
+from bot.policy.rules import RULES, RuleId
 from bot.services import consent
 from bot.services.moderation import Retention, check_message
+from bot.services.school_settings import settings_of
 from bot.store.db import transaction
 from bot.store.models import AuditEvent, FlagStatus, School, UserRole
 from tests.api.conftest import SignIn
@@ -145,6 +146,27 @@ async def test_rules_are_replaced_through_the_api(sign_in: SignIn) -> None:
     disrepute = next(r for r in shown["rules"] if r["id"] == "disrepute")
     assert (disrepute["own_alert"], disrepute["own_severity"]) == (None, None)
     assert shown["frequent_contact"]["own"] is False
+
+
+async def test_holding_whatsapp_messages_is_chosen_per_rule_and_kept_by_later_saves(
+    sign_in: SignIn, sessions: Sessions, seeded_school: School
+) -> None:
+    admin = await sign_in(UserRole.ADMIN)
+    page = await admin.get("/rules")
+    assert 'name="hold:abusive-to-parent"' in page.text
+    form = {**every_rule_on(), "hold:abusive-to-parent": "on"}
+    assert (await admin.form("/rules", form)).status_code == 303
+    shown = {r["id"]: r for r in (await admin.get("/api/rules")).json()["rules"]}
+    assert shown["abusive-to-parent"]["hold"] is True
+    assert shown["disrepute"]["hold"] is False
+    async with sessions() as session:
+        school = await session.get(School, seeded_school.id)
+        assert school is not None
+        assert settings_of(school).rule(RuleId.ABUSIVE_TO_PARENT).hold is True
+    # The API takes it too.
+    body = {"rules": {"abusive-to-parent": {"hold": True, "severity": "high"}}}
+    shown = {r["id"]: r for r in (await admin.put("/api/rules", json=body)).json()["rules"]}
+    assert shown["abusive-to-parent"]["hold"] is True
 
 
 async def test_extra_terms_are_used_once_saved(sign_in: SignIn, sessions: Sessions) -> None:

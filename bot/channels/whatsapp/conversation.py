@@ -141,7 +141,8 @@ class ConversationEvents:
             return None  # another "/word" is just a message
         code = join_code_of(text)
         if code:  # never relayed: it would give the code away
-            return await self._join_another(session, chat, code)
+            name = member.display_name if member else ""
+            return await self._join_another(session, chat, code, address, name, now)
         if is_agree(text) and not consented:
             name = (
                 member.display_name
@@ -170,12 +171,22 @@ class ConversationEvents:
         template = self.texts.left if removed else self.texts.left_not_removed
         return template.format(group=chat.title)
 
-    async def _join_another(self, session: AsyncSession, chat: Chat, code: str) -> str:
+    async def _join_another(
+        self,
+        session: AsyncSession,
+        chat: Chat,
+        code: str,
+        address: str,
+        name: str,
+        now: datetime,
+    ) -> str:
         target = await GroupRepository(session).by_join_code(code_hash(code))
         if target is None:
             return self.texts.bad_code
         if target.id == chat.id:
             return self.texts.join_prompt.format(group=chat.title)
+        # Remembered, so that after /leave here a JOIN at the number (no code) is enough.
+        await whatsapp_groups.ask_to_join(session, target, address, name, now)
         return self.texts.in_another_group.format(current=chat.title, group=target.title)
 
     @staticmethod

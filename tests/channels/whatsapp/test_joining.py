@@ -181,8 +181,9 @@ async def test_a_number_in_another_group_is_told_to_leave_it_first(
     [told] = [m for m in await whatsapp.outbox("reply") if m.recipient == parent(1)]
     assert told.channel == "whatsapp"
     assert told.text == (
-        "You are already in another school group on this number (Year 3 Parents). To join "
-        "Year 4 Parents, first send /leave in that group, then reply JOIN here."
+        "You are already in another school group on this number (Year 3 Parents): WhatsApp "
+        "lets a number be in one of them at a time. To join Year 4 Parents instead, first send "
+        "/leave in that group, then reply JOIN here."
     )
 
     assert (await whatsapp.say(year3, 1, "/leave")).accepted is False
@@ -239,3 +240,18 @@ async def test_agreeing_to_join_a_group_closed_meanwhile_is_agreeing_to_nothing(
     assert said(await whatsapp.write(1, "AGREE")) == [whatsapp.texts.nothing_to_agree]
     assert said(await whatsapp.write(1, f"JOIN {group.code}")) == [whatsapp.texts.bad_code]
     assert whatsapp.twilio.calls_to("participant.create") == []
+
+
+async def test_another_groups_code_typed_in_a_group_is_kept_secret_and_remembered(
+    whatsapp: WhatsApp, seeded_school: School
+) -> None:
+    year3 = await whatsapp.new_group(seeded_school, "Year 3")
+    year4 = await whatsapp.new_group(seeded_school, "Year 4")
+    await whatsapp.join(year3, 1)
+    await whatsapp.join(year3, 2)
+    typed = await whatsapp.say(year3, 1, f"JOIN {year4.code}")
+    assert not typed.accepted, "the code is never shown to the group"
+    assert whatsapp.twilio.delivered_to(parent(2)) == []
+    assert (await whatsapp.say(year3, 1, "/leave")).accepted is False
+    # No need for the code again: the bot remembers which group they asked for.
+    assert said(await whatsapp.write(1, "JOIN"))[-1] == "Reply AGREE to join Year 4 Parents."
