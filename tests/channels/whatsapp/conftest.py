@@ -11,12 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.app import create_app
 from bot.channels.whatsapp.context import HandlerSettings
 from bot.channels.whatsapp.runtime import WhatsAppRuntime, WhatsAppSettings
+from bot.channels.whatsapp.twilio_client import WhatsAppApi
 from bot.runtime import Runtime
 from bot.services.schools import EngineCache
 from bot.settings import Settings
 from bot.store.db import create_engine, session_factory
 from bot.store.models import School
-from bot.texts import load_telegram_texts, load_whatsapp_texts
+from bot.texts import TelegramTexts, load_telegram_texts, load_whatsapp_texts
 from tests.channels.whatsapp.support import (
     INCOMING_URL,
     MAX_BYTES,
@@ -52,6 +53,18 @@ async def fake_twilio() -> AsyncIterator[FakeTwilioAPI]:
 def twilio(fake_twilio: FakeTwilioAPI) -> FakeTwilioAPI:
     fake_twilio.reset()
     return fake_twilio
+
+
+@pytest.fixture
+async def twilio_client(twilio: FakeTwilioAPI) -> AsyncIterator[WhatsAppApi]:
+    """The real twilio client, through our facade, pointed at the fake."""
+    async with WhatsAppApi.connect(ACCOUNT_SID, AUTH_TOKEN, twilio.base_url) as connected:
+        yield connected
+
+
+@pytest.fixture(scope="package")
+def texts() -> TelegramTexts:
+    return load_telegram_texts(CONFIG_DIR)
 
 
 def _settings(twilio: FakeTwilioAPI) -> Settings:

@@ -3,7 +3,6 @@ period the group's Twilio conversation is closed (the real twilio client against
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -20,39 +19,15 @@ from bot.store.db import transaction
 from bot.store.models import AuditEvent, Chat, ChatClosure, ChatStatus, ClosureStatus, OutboxStatus
 from bot.store.repositories.chats import ChatRepository
 from bot.store.repositories.outbox import OutboxRepository
-from bot.texts import TelegramTexts, load_telegram_texts
-from tests.conftest import CONFIG_DIR
+from bot.texts import TelegramTexts
 from tests.factories import NOW, a_chat, a_school
 from tests.fakes.twilio_api import FakeTwilioAPI
-from tests.fakes.twilio_webhooks import ACCOUNT_SID, AUTH_TOKEN, SCHOOL_WHATSAPP, parent
+from tests.fakes.twilio_webhooks import SCHOOL_WHATSAPP, parent
 
 pytestmark = pytest.mark.anyio
 Sessions = async_sessionmaker[AsyncSession]
 GRACE = timedelta(hours=1)
 LATER = NOW + GRACE + timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeTwilioAPI]:
-    async with FakeTwilioAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
-def api(server: FakeTwilioAPI) -> FakeTwilioAPI:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-async def twilio(api: FakeTwilioAPI) -> AsyncIterator[WhatsAppApi]:
-    async with WhatsAppApi.connect(ACCOUNT_SID, AUTH_TOKEN, api.base_url) as connected:
-        yield connected
-
-
-@pytest.fixture(scope="module")
-def texts() -> TelegramTexts:
-    return load_telegram_texts(CONFIG_DIR)
 
 
 class Wakes:
@@ -64,13 +39,13 @@ class Wakes:
 
 
 async def a_closing_group(
-    sessions: Sessions, api: FakeTwilioAPI, twilio: WhatsAppApi
+    sessions: Sessions, twilio: FakeTwilioAPI, twilio_client: WhatsAppApi
 ) -> tuple[str, int, int]:
     """A group on Twilio with a parent in it, registered, and asked to close: its
     conversation SID, chat id and closure id."""
-    group = await twilio.create_conversation("Year 3 Parents")
-    api.open_whatsapp_window(parent(1))
-    await twilio.add_whatsapp_participant(group.sid, parent(1), SCHOOL_WHATSAPP, "Becky")
+    group = await twilio_client.create_conversation("Year 3 Parents")
+    twilio.open_whatsapp_window(parent(1))
+    await twilio_client.add_whatsapp_participant(group.sid, parent(1), SCHOOL_WHATSAPP, "Becky")
     async with transaction(sessions) as session:
         school = await a_school(session)
         chat = await ChatRepository(session).find_or_add("whatsapp", group.sid, "Year 3 Parents")
@@ -93,11 +68,11 @@ async def state(sessions: Sessions, closure_id: int) -> tuple[ClosureStatus, Cha
 
 
 async def test_the_group_is_told_then_closed_on_twilio_after_the_grace_period(
-    sessions: Sessions, api: FakeTwilioAPI, twilio: WhatsAppApi, texts: TelegramTexts
+    sessions: Sessions, twilio: FakeTwilioAPI, twilio_client: WhatsAppApi, texts: TelegramTexts
 ) -> None:
-    sid, chat_id, closure_id = await a_closing_group(sessions, api, twilio)
+    sid, chat_id, closure_id = await a_closing_group(sessions, twilio, twilio_client)
     wakes = Wakes()
-    closures = WhatsAppClosures(sessions, twilio, texts, wakes)
+    closures = WhatsAppClosures(sessions, twilio_client, texts, wakes)
 
     assert await closures.advance(NOW) == 1
     assert wakes.count == 1  # the notice goes at once
@@ -110,16 +85,16 @@ async def test_the_group_is_told_then_closed_on_twilio_after_the_grace_period(
 
     # Past the grace period, but the notice has not gone yet: members read it first.
     assert await closures.advance(LATER) == 0
-    assert api.conversation(sid).state == "active"
+    assert twilio.conversation(sid).state == "active"
 
-    await Dispatcher(sessions, {WHATSAPP_GROUP: GroupSender(twilio)}).deliver_due()
-    [posted] = api.messages(sid)
+    await Dispatcher(sessions, {WHATSAPP_GROUP: GroupSender(twilio_client)}).deliver_due()
+    [posted] = twilio.messages(sid)
     assert (posted.author, posted.body) == ("Schoolgate", notice.text)
-    assert [d.body for d in api.delivered_to(parent(1))] == [notice.text]
+    assert [d.body for d in twilio.delivered_to(parent(1))] == [notice.text]
 
     assert await closures.advance(NOW + timedelta(minutes=30)) == 0  # still in the grace period
     assert await closures.advance(LATER) == 1
-    assert api.conversation(sid).state == "closed"
+    assert twilio.conversation(sid).state == "closed"
     assert await state(sessions, closure_id) == (ClosureStatus.CLOSED, ChatStatus.LEFT)
     async with sessions() as session:
         query = select(AuditEvent.action).where(AuditEvent.subject == f"chat:{chat_id}")
@@ -135,29 +110,29 @@ async def test_the_group_is_told_then_closed_on_twilio_after_the_grace_period(
 
 
 async def test_a_conversation_closed_already_counts_and_an_outage_is_waited_out(
-    sessions: Sessions, api: FakeTwilioAPI, twilio: WhatsAppApi, texts: TelegramTexts
+    sessions: Sessions, twilio: FakeTwilioAPI, twilio_client: WhatsAppApi, texts: TelegramTexts
 ) -> None:
-    sid, _, closure_id = await a_closing_group(sessions, api, twilio)
-    closures = WhatsAppClosures(sessions, twilio, texts, Wakes())
+    sid, _, closure_id = await a_closing_group(sessions, twilio, twilio_client)
+    closures = WhatsAppClosures(sessions, twilio_client, texts, Wakes())
     await closures.advance(NOW)
     async with transaction(sessions) as session:
         [notice] = await OutboxRepository(session).listing(purpose="closure")
         notice.status = OutboxStatus.FAILED  # it could not go: the group closes all the same
 
-    api.fail_next("conversation.update", 503)
+    twilio.fail_next("conversation.update", 503)
     assert await closures.advance(LATER) == 0
     assert await state(sessions, closure_id) == (ClosureStatus.NOTICE_POSTED, ChatStatus.REGISTERED)
 
-    await twilio.close_conversation(sid)  # closed meanwhile, in Twilio's console
+    await twilio_client.close_conversation(sid)  # closed meanwhile, in Twilio's console
     assert await closures.advance(LATER) == 1
     assert await state(sessions, closure_id) == (ClosureStatus.CLOSED, ChatStatus.LEFT)
 
 
 async def test_a_cancelled_closure_is_announced_in_the_group_and_nothing_closes(
-    sessions: Sessions, api: FakeTwilioAPI, twilio: WhatsAppApi, texts: TelegramTexts
+    sessions: Sessions, twilio: FakeTwilioAPI, twilio_client: WhatsAppApi, texts: TelegramTexts
 ) -> None:
-    sid, chat_id, closure_id = await a_closing_group(sessions, api, twilio)
-    closures = WhatsAppClosures(sessions, twilio, texts, Wakes())
+    sid, chat_id, closure_id = await a_closing_group(sessions, twilio, twilio_client)
+    closures = WhatsAppClosures(sessions, twilio_client, texts, Wakes())
     await closures.advance(NOW)
     async with transaction(sessions) as session:
         chat = await session.get(Chat, chat_id)
@@ -167,13 +142,13 @@ async def test_a_cancelled_closure_is_announced_in_the_group_and_nothing_closes(
     assert cancelled is not None
     assert (cancelled.channel, cancelled.recipient) == (WHATSAPP_GROUP, sid)
     assert await closures.advance(LATER) == 0
-    assert api.conversation(sid).state == "active"
+    assert twilio.conversation(sid).state == "active"
 
 
 async def test_each_platform_takes_only_its_own_closures(
-    sessions: Sessions, api: FakeTwilioAPI, twilio: WhatsAppApi
+    sessions: Sessions, twilio: FakeTwilioAPI, twilio_client: WhatsAppApi
 ) -> None:
-    _, _, whatsapp_closure = await a_closing_group(sessions, api, twilio)
+    _, _, whatsapp_closure = await a_closing_group(sessions, twilio, twilio_client)
     async with transaction(sessions) as session:
         telegram_chat = await a_chat(session)
         telegram_closure = await request_closure(

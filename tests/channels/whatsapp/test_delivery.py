@@ -3,7 +3,6 @@ senders, with the real twilio client against the fake Twilio API, on SQLite and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -44,13 +43,11 @@ from bot.store.repositories.chats import ChatRepository
 from bot.store.repositories.members import MemberRepository
 from bot.store.repositories.outbox import OutboxRepository
 from bot.store.repositories.schools import SchoolRepository
-from bot.texts import TelegramTexts, load_telegram_texts
-from tests.conftest import CONFIG_DIR, message
+from bot.texts import TelegramTexts
+from tests.conftest import message
 from tests.factories import NOW, a_school
 from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.fakes.twilio_webhooks import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
     PUBLIC_BASE_URL,
     SCHOOL_NUMBER,
     SCHOOL_WHATSAPP,
@@ -69,34 +66,11 @@ SCHOOL_NAME = "Peartree Spring Primary School"
 ON_TWILIO = frozenset({"telegram", "whatsapp", "sms"})
 
 
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeTwilioAPI]:
-    async with FakeTwilioAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
-def api(server: FakeTwilioAPI) -> FakeTwilioAPI:
-    server.reset()
-    return server
-
-
-@pytest.fixture
-async def twilio(api: FakeTwilioAPI) -> AsyncIterator[WhatsAppApi]:
-    async with WhatsAppApi.connect(ACCOUNT_SID, AUTH_TOKEN, api.base_url) as connected:
-        yield connected
-
-
-@pytest.fixture(scope="module")
-def texts() -> TelegramTexts:
-    return load_telegram_texts(CONFIG_DIR)
-
-
 def a_dispatcher(
-    sessions: Sessions, twilio: WhatsAppApi, templates: Templates | None = None
+    sessions: Sessions, twilio_client: WhatsAppApi, templates: Templates | None = None
 ) -> Dispatcher:
     senders = twilio_senders(
-        twilio, sessions, whatsapp_from=SCHOOL_WHATSAPP, sms_from=SCHOOL_NUMBER,
+        twilio_client, sessions, whatsapp_from=SCHOOL_WHATSAPP, sms_from=SCHOOL_NUMBER,
         templates=templates or Templates(alert=ALERT_TEMPLATE, reminder=REMINDER_TEMPLATE),
         public_base_url=PUBLIC_BASE_URL,
     )  # fmt: skip
@@ -157,19 +131,19 @@ async def test_inside_the_window_an_alert_is_free_text_with_a_link_for_its_butto
     sessions: Sessions,
     engine: PolicyEngine,
     texts: TelegramTexts,
-    api: FakeTwilioAPI,
-    twilio: WhatsAppApi,
+    twilio: FakeTwilioAPI,
+    twilio_client: WhatsAppApi,
 ) -> None:
     flag = await alert_queued(sessions, engine, texts, WHATSAPP)
     async with transaction(sessions) as session:
         await windows.record_inbound(session, HEAD_WHATSAPP, utcnow() - timedelta(hours=2))
-    api.open_whatsapp_window(HEAD_WHATSAPP)
-    assert await a_dispatcher(sessions, twilio).deliver_due() == 1
+    twilio.open_whatsapp_window(HEAD_WHATSAPP)
+    assert await a_dispatcher(sessions, twilio_client).deliver_due() == 1
 
     [row] = await rows(sessions, "alert")
     assert (row.channel, row.recipient, row.status) == (WHATSAPP, HEAD_WHATSAPP, OutboxStatus.SENT)
     assert row.buttons  # Telegram's buttons, kept on the row for Telegram
-    [sent] = api.sent_messages(to=HEAD_WHATSAPP)
+    [sent] = twilio.sent_messages(to=HEAD_WHATSAPP)
     assert (sent.from_, sent.content_sid, sent.error_code) == (SCHOOL_WHATSAPP, None, None)
     assert sent.body == (f"{row.text}\n\nTo act on it: {PUBLIC_BASE_URL}/flags/{flag.id}")
     assert row.delivered_id == sent.sid
@@ -179,17 +153,17 @@ async def test_a_long_alert_is_cut_but_keeps_its_link(
     sessions: Sessions,
     engine: PolicyEngine,
     texts: TelegramTexts,
-    api: FakeTwilioAPI,
-    twilio: WhatsAppApi,
+    twilio: FakeTwilioAPI,
+    twilio_client: WhatsAppApi,
 ) -> None:
     flag = await alert_queued(sessions, engine, texts, WHATSAPP)
     async with transaction(sessions) as session:
         [row] = await OutboxRepository(session).listing(purpose="alert")
         row.text = "High concern in Year 3 Parents\n" + "so many words " * 300
         await windows.record_inbound(session, HEAD_WHATSAPP, utcnow())
-    api.open_whatsapp_window(HEAD_WHATSAPP)
-    await a_dispatcher(sessions, twilio).deliver_due()
-    [sent] = api.sent_messages(to=HEAD_WHATSAPP)
+    twilio.open_whatsapp_window(HEAD_WHATSAPP)
+    await a_dispatcher(sessions, twilio_client).deliver_due()
+    [sent] = twilio.sent_messages(to=HEAD_WHATSAPP)
     assert sent.body is not None
     assert len(sent.body) <= MAX_BODY
     assert sent.body.endswith(f"many…\n\nTo act on it: {PUBLIC_BASE_URL}/flags/{flag.id}")
@@ -199,18 +173,18 @@ async def test_outside_the_window_an_alert_uses_the_alert_template(
     sessions: Sessions,
     engine: PolicyEngine,
     texts: TelegramTexts,
-    api: FakeTwilioAPI,
-    twilio: WhatsAppApi,
+    twilio: FakeTwilioAPI,
+    twilio_client: WhatsAppApi,
 ) -> None:
     flag = await alert_queued(sessions, engine, texts, WHATSAPP)
     async with transaction(sessions) as session:
         # They wrote to the school's number, but more than 24 hours ago.
         await windows.record_inbound(session, HEAD_WHATSAPP, utcnow() - timedelta(hours=25))
-    assert await a_dispatcher(sessions, twilio).deliver_due() == 1
+    assert await a_dispatcher(sessions, twilio_client).deliver_due() == 1
 
     [row] = await rows(sessions, "alert")
     assert row.status == OutboxStatus.SENT
-    [sent] = api.sent_messages(to=HEAD_WHATSAPP)
+    [sent] = twilio.sent_messages(to=HEAD_WHATSAPP)
     assert (sent.body, sent.content_sid, sent.error_code) == (None, ALERT_TEMPLATE, None)
     assert sent.content_variables == {
         "1": SCHOOL_NAME,
@@ -223,55 +197,55 @@ async def test_outside_the_window_without_a_template_the_alert_fails_saying_why(
     sessions: Sessions,
     engine: PolicyEngine,
     texts: TelegramTexts,
-    api: FakeTwilioAPI,
-    twilio: WhatsAppApi,
+    twilio: FakeTwilioAPI,
+    twilio_client: WhatsAppApi,
 ) -> None:
     await alert_queued(sessions, engine, texts, WHATSAPP)
-    await a_dispatcher(sessions, twilio, Templates(reminder=REMINDER_TEMPLATE)).deliver_due()
+    await a_dispatcher(sessions, twilio_client, Templates(reminder=REMINDER_TEMPLATE)).deliver_due()
 
     [row] = await rows(sessions, "alert")
     assert row.status == OutboxStatus.FAILED
     assert row.error == (
         "outside WhatsApp's 24-hour window and no approved template is set (TWILIO_TEMPLATE_ALERT)"
     )
-    assert api.sent_messages() == []
+    assert twilio.sent_messages() == []
 
 
 async def test_a_busy_twilio_is_tried_again_later(
     sessions: Sessions,
     engine: PolicyEngine,
     texts: TelegramTexts,
-    api: FakeTwilioAPI,
-    twilio: WhatsAppApi,
+    twilio: FakeTwilioAPI,
+    twilio_client: WhatsAppApi,
 ) -> None:
     await alert_queued(sessions, engine, texts, WHATSAPP)
-    api.fail_next("message.create", 503)
-    dispatcher = a_dispatcher(sessions, twilio)
+    twilio.fail_next("message.create", 503)
+    dispatcher = a_dispatcher(sessions, twilio_client)
     await dispatcher.deliver_due()
     [row] = await rows(sessions, "alert")
     assert (row.status, row.attempts) == (OutboxStatus.PENDING, 1)
     assert "HTTP 503" in (row.error or "")
-    assert api.sent_messages() == []
+    assert twilio.sent_messages() == []
 
     await dispatcher.deliver_due(utcnow() + timedelta(seconds=5))
     [row] = await rows(sessions, "alert")
     assert (row.status, row.attempts) == (OutboxStatus.SENT, 2)
-    assert len(api.sent_messages(to=HEAD_WHATSAPP)) == 1
+    assert len(twilio.sent_messages(to=HEAD_WHATSAPP)) == 1
 
 
 async def test_an_sms_alert_is_its_summary_and_link(
     sessions: Sessions,
     engine: PolicyEngine,
     texts: TelegramTexts,
-    api: FakeTwilioAPI,
-    twilio: WhatsAppApi,
+    twilio: FakeTwilioAPI,
+    twilio_client: WhatsAppApi,
 ) -> None:
     flag = await alert_queued(sessions, engine, texts, SMS)
-    assert await a_dispatcher(sessions, twilio).deliver_due() == 1
+    assert await a_dispatcher(sessions, twilio_client).deliver_due() == 1
 
     [row] = await rows(sessions, "alert")
     assert (row.channel, row.recipient, row.status) == (SMS, HEAD_PHONE, OutboxStatus.SENT)
-    [sent] = api.sent_messages(to=HEAD_PHONE)
+    [sent] = twilio.sent_messages(to=HEAD_PHONE)
     assert sent.from_ == SCHOOL_NUMBER
     assert sent.body == f"High concern in Year 3 Parents\n{PUBLIC_BASE_URL}/flags/{flag.id}"
 
@@ -280,12 +254,12 @@ async def test_an_unsubscribed_number_fails_for_good_saying_why(
     sessions: Sessions,
     engine: PolicyEngine,
     texts: TelegramTexts,
-    api: FakeTwilioAPI,
-    twilio: WhatsAppApi,
+    twilio: FakeTwilioAPI,
+    twilio_client: WhatsAppApi,
 ) -> None:
     await alert_queued(sessions, engine, texts, SMS)
-    api.fail_next("message.create", 400, code=21610, message="Attempt to send to unsubscribed")
-    await a_dispatcher(sessions, twilio).deliver_due()
+    twilio.fail_next("message.create", 400, code=21610, message="Attempt to send to unsubscribed")
+    await a_dispatcher(sessions, twilio_client).deliver_due()
     [row] = await rows(sessions, "alert")
     assert row.status == OutboxStatus.FAILED
     assert row.error == (
@@ -298,8 +272,8 @@ async def test_a_reminder_goes_to_a_whatsapp_member_privately(
     sessions: Sessions,
     engine: PolicyEngine,
     texts: TelegramTexts,
-    api: FakeTwilioAPI,
-    twilio: WhatsAppApi,
+    twilio: FakeTwilioAPI,
+    twilio_client: WhatsAppApi,
 ) -> None:
     async with transaction(sessions) as session:
         school = await a_school(session)
@@ -317,9 +291,9 @@ async def test_a_reminder_goes_to_a_whatsapp_member_privately(
     # The parent wrote in the group a moment ago: the reminder goes as it is.
     async with transaction(sessions) as session:
         await windows.record_inbound(session, parent(2), utcnow())
-    api.open_whatsapp_window(parent(2))
-    await a_dispatcher(sessions, twilio).deliver_due()
-    first, second = api.sent_messages(to=parent(2))
+    twilio.open_whatsapp_window(parent(2))
+    await a_dispatcher(sessions, twilio_client).deliver_due()
+    first, second = twilio.sent_messages(to=parent(2))
     assert first.body == reminder.text
     assert first.body.startswith("Hi Becky, a gentle reminder from the school")
     assert (first.error_code, second.error_code) == (None, None)
@@ -330,8 +304,8 @@ async def test_outside_the_window_a_reminder_uses_the_reminder_template(
     sessions: Sessions,
     engine: PolicyEngine,
     texts: TelegramTexts,
-    api: FakeTwilioAPI,
-    twilio: WhatsAppApi,
+    twilio: FakeTwilioAPI,
+    twilio_client: WhatsAppApi,
 ) -> None:
     async with transaction(sessions) as session:
         school = await a_school(session)
@@ -342,15 +316,15 @@ async def test_outside_the_window_a_reminder_uses_the_reminder_template(
         assert case is not None
         reviewer = review.Reviewer("user:1", "Mrs Anita Patel")
         await review.act(session, case, review.Step.REMIND, reviewer, texts=texts, now=NOW)
-    await a_dispatcher(sessions, twilio).deliver_due()
+    await a_dispatcher(sessions, twilio_client).deliver_due()
     [reminder] = await rows(sessions, "reminder")
-    [sent] = api.sent_messages(to=parent(3))
+    [sent] = twilio.sent_messages(to=parent(3))
     assert (sent.body, sent.content_sid) == (None, REMINDER_TEMPLATE)
     assert sent.content_variables == {"1": SCHOOL_NAME, "2": reminder.text}
 
 
 async def test_an_invitation_outside_the_window_uses_the_invite_template(
-    sessions: Sessions, api: FakeTwilioAPI, twilio: WhatsAppApi
+    sessions: Sessions, twilio: FakeTwilioAPI, twilio_client: WhatsAppApi
 ) -> None:
     async with transaction(sessions) as session:
         school = await a_school(session)
@@ -360,20 +334,20 @@ async def test_an_invitation_outside_the_window_uses_the_invite_template(
             purpose="invite", school_id=school.id,
         )  # fmt: skip
     templates = Templates(alert=ALERT_TEMPLATE, reminder=REMINDER_TEMPLATE, invite=INVITE_TEMPLATE)
-    await a_dispatcher(sessions, twilio, templates).deliver_due()
-    [sent] = api.sent_messages(to=parent(4))
+    await a_dispatcher(sessions, twilio_client, templates).deliver_due()
+    [sent] = twilio.sent_messages(to=parent(4))
     assert sent.content_sid == INVITE_TEMPLATE
     assert sent.content_variables is not None
     assert sent.content_variables["1"] == SCHOOL_NAME
 
 
 async def test_a_message_twilio_took_but_could_not_deliver_is_marked_failed(
-    sessions: Sessions, engine: PolicyEngine, texts: TelegramTexts, twilio: WhatsAppApi
+    sessions: Sessions, engine: PolicyEngine, texts: TelegramTexts, twilio_client: WhatsAppApi
 ) -> None:
     await alert_queued(sessions, engine, texts, "whatsapp")
     async with transaction(sessions) as session:
         await windows.record_inbound(session, HEAD_WHATSAPP, utcnow())
-    await a_dispatcher(sessions, twilio).deliver_due()
+    await a_dispatcher(sessions, twilio_client).deliver_due()
     [alert] = await rows(sessions, "alert")
     assert alert.status == OutboxStatus.SENT
     assert alert.delivered_id is not None
@@ -392,40 +366,40 @@ async def test_a_message_twilio_took_but_could_not_deliver_is_marked_failed(
 
 
 async def test_a_notice_is_posted_to_the_group_by_schoolgate(
-    sessions: Sessions, api: FakeTwilioAPI, twilio: WhatsAppApi
+    sessions: Sessions, twilio: FakeTwilioAPI, twilio_client: WhatsAppApi
 ) -> None:
-    group = await twilio.create_conversation("Year 3 Parents")
-    api.open_whatsapp_window(parent(4))
-    await twilio.add_whatsapp_participant(group.sid, parent(4), SCHOOL_WHATSAPP, "Becky")
+    group = await twilio_client.create_conversation("Year 3 Parents")
+    twilio.open_whatsapp_window(parent(4))
+    await twilio_client.add_whatsapp_participant(group.sid, parent(4), SCHOOL_WHATSAPP, "Becky")
     async with transaction(sessions) as session:
         await enqueue(
             session, key="notice:1", channel=WHATSAPP_GROUP, recipient=group.sid,
             text="Notice from the school:\nplease be kind.", purpose="notice",
         )  # fmt: skip
-    await a_dispatcher(sessions, twilio).deliver_due()
+    await a_dispatcher(sessions, twilio_client).deliver_due()
 
     [row] = await rows(sessions, "notice")
-    [posted] = api.messages(group.sid)
+    [posted] = twilio.messages(group.sid)
     assert (row.status, row.delivered_id) == (OutboxStatus.SENT, posted.sid)
     assert (posted.author, posted.body) == (
         "Schoolgate",
         "Notice from the school:\nplease be kind.",
     )
-    [delivered] = api.delivered_to(parent(4))
+    [delivered] = twilio.delivered_to(parent(4))
     assert delivered.body == posted.body
 
 
 async def test_a_closed_group_takes_no_more_posts(
-    sessions: Sessions, api: FakeTwilioAPI, twilio: WhatsAppApi
+    sessions: Sessions, twilio: FakeTwilioAPI, twilio_client: WhatsAppApi
 ) -> None:
-    group = await twilio.create_conversation("Year 4 Parents")
-    await twilio.close_conversation(group.sid)
+    group = await twilio_client.create_conversation("Year 4 Parents")
+    await twilio_client.close_conversation(group.sid)
     async with transaction(sessions) as session:
         await enqueue(
             session, key="notice:2", channel=WHATSAPP_GROUP, recipient=group.sid,
             text="Anyone there?", purpose="notice",
         )  # fmt: skip
-    await a_dispatcher(sessions, twilio).deliver_due()
+    await a_dispatcher(sessions, twilio_client).deliver_due()
     [row] = await rows(sessions, "notice")
     assert row.status == OutboxStatus.FAILED
     assert row.error == "WhatsApp group: the group's conversation is closed (Twilio error 50377)"
