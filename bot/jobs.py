@@ -4,13 +4,12 @@ purge. Running it in several processes at once is harmless (each deletes what is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services.dispatcher import DATABASE_DOWN
+from bot.periodic import repeat
 from bot.services.retention import Purged, RetentionDefaults, purge_expired
 from bot.store.db import transaction
 from bot.store.models import utcnow
@@ -42,12 +41,4 @@ class Housekeeping:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Purge now and then every ``every`` seconds until ``stop``; an outage is waited out."""
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except DATABASE_DOWN as error:
-                log.error("retention purge skipped: database unavailable (%s)", error)
-            except Exception:  # a bug must not stop the next purge
-                log.exception("retention purge failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.every)
+        await repeat(self.run_once, every=self.every, what="retention purge", stop=stop)

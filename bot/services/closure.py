@@ -8,10 +8,12 @@ stops wherever it has got to, and if the chat was told about it, the chat is tol
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.errors import BadInputError, ConflictError
 from bot.services.outbox import enqueue
@@ -22,11 +24,12 @@ from bot.store.repositories.schools import SchoolRepository
 from bot.store.repositories.whatsapp import REPORT_LINE_PREFIX
 from bot.texts import TelegramTexts
 
+log = logging.getLogger(__name__)
+
 ACTIVE = ACTIVE_CLOSURE
 MAX_GRACE = timedelta(hours=72)
 GROUP_CHANNELS = {"telegram": "telegram", "whatsapp": "whatsapp-group"}
 """By a chat's platform, the outbox channel that posts to everyone in it."""
-"""How the WhatsApp report line's pseudo chat is named: it is not a group and cannot close."""
 
 
 def group_channel(chat: Chat) -> str:
@@ -113,6 +116,29 @@ async def due_closures(
     """Closures with a step to take now: a notice to post, a chat to lock, a chat to leave (of
     chats on ``platform`` only, if given: each platform's runtime takes its own chats' steps)."""
     return await ClosureRepository(session).due(now, platform)
+
+
+async def advance_due_closures(
+    sessions: async_sessionmaker[AsyncSession],
+    platform: str,
+    now: datetime,
+    step: Callable[[int, datetime], Awaitable[int]],
+    platform_error: type[Exception],
+) -> int:
+    """Take each of ``platform``'s due closures one ``step`` further; how many moved.
+
+    ``step`` runs in its own transaction per closure, so one chat the platform refuses
+    (``platform_error``) is tried again at the next sweep without holding up the others.
+    """
+    async with sessions() as session:
+        due = [closure.id for closure in await due_closures(session, now, platform)]
+    moved = 0
+    for closure_id in due:
+        try:
+            moved += await step(closure_id, now)
+        except platform_error as error:
+            log.warning("closure %s could not move on: %s", closure_id, error)
+    return moved
 
 
 async def record_step(

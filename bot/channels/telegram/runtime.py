@@ -26,8 +26,9 @@ from telegram.error import TelegramError
 from bot.channels.telegram.actions import Action, Leave, Say, perform
 from bot.channels.telegram.delivery import CHANNEL, TelegramSender, telegram_bot
 from bot.channels.telegram.updates import PLATFORM, HandlerSettings, TelegramUpdateHandler
+from bot.periodic import repeat
 from bot.services.alerts import TELEGRAM_ONLY, audience, notify
-from bot.services.closure import ACTIVE, due_closures, record_step
+from bot.services.closure import ACTIVE, advance_due_closures, record_step
 from bot.services.digest import escalate, queue_digests
 from bot.services.dispatcher import Dispatcher
 from bot.services.moderation import Retention
@@ -171,7 +172,7 @@ class TelegramRuntime:
             self._tasks.append(asyncio.create_task(self._poll(), name="telegram-poll"))
         self._tasks.append(asyncio.create_task(self._process_forever(), name="telegram-inbox"))
         if self.sweep_every is not None:
-            sweep = self._sweep_forever(self.sweep_every)
+            sweep = repeat(self.sweep, every=self.sweep_every, what="Telegram sweep")
             self._tasks.append(asyncio.create_task(sweep, name="telegram-sweep"))
         if self.dispatcher is not None:
             self._stop_dispatcher.clear()
@@ -312,15 +313,11 @@ class TelegramRuntime:
 
     # -- housekeeping -----------------------------------------------------------------------
 
-    async def _sweep_forever(self, every: float) -> None:
-        while True:
-            try:
-                await self.leave_unregistered(utcnow())
-                await self.advance_closures(utcnow())
-                await self.summarise_and_escalate(utcnow())
-            except DATABASE_DOWN as error:
-                log.error("database unavailable while sweeping (%s)", error)
-            await asyncio.sleep(every)
+    async def sweep(self) -> None:
+        """Leave chats that never registered, take closures on, send digests and escalations."""
+        await self.leave_unregistered(utcnow())
+        await self.advance_closures(utcnow())
+        await self.summarise_and_escalate(utcnow())
 
     async def refresh_notices(self) -> int:
         """Chats registered under an older notice get their school's current one, and members
@@ -366,14 +363,9 @@ class TelegramRuntime:
 
     async def advance_closures(self, now: datetime) -> int:
         """Take each Telegram chat's closure under way one step further; how many moved."""
-        async with self.sessions() as session:
-            due = [closure.id for closure in await due_closures(session, now, PLATFORM)]
-        moved = 0
-        for closure_id in due:
-            try:
-                moved += await self._advance_closure(closure_id, now)
-            except TelegramError as error:  # tried again at the next sweep
-                log.warning("closure %s could not move on: %s", closure_id, error)
+        moved = await advance_due_closures(
+            self.sessions, PLATFORM, now, self._advance_closure, TelegramError
+        )
         if moved:
             self.wake_outbox()
         return moved

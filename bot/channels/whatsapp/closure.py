@@ -10,7 +10,6 @@ as both; the chat is then left.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -24,8 +23,8 @@ from bot.channels.whatsapp.twilio_client import (
     TwilioApiError,
     WhatsAppApi,
 )
-from bot.services.closure import ACTIVE, due_closures, record_step
-from bot.services.dispatcher import DATABASE_DOWN
+from bot.periodic import repeat
+from bot.services.closure import ACTIVE, advance_due_closures, record_step
 from bot.services.outbox import enqueue
 from bot.store.db import transaction
 from bot.store.models import Chat, ChatClosure, ClosureStatus, OutboxStatus, utcnow
@@ -64,15 +63,9 @@ class WhatsAppClosures:
 
     async def advance(self, now: datetime | None = None) -> int:
         """Take each WhatsApp group's closure under way one step further; how many moved."""
-        now = now or utcnow()
-        async with self.sessions() as session:
-            due = [closure.id for closure in await due_closures(session, now, PLATFORM)]
-        moved = 0
-        for closure_id in due:
-            try:
-                moved += await self._advance(closure_id, now)
-            except TwilioApiError as error:  # tried again at the next sweep
-                log.warning("closure %s could not move on: %s", closure_id, error)
+        moved = await advance_due_closures(
+            self.sessions, PLATFORM, now or utcnow(), self._advance, TwilioApiError
+        )
         if moved:
             self.wake_outbox()
         return moved
@@ -124,12 +117,4 @@ class WhatsAppClosures:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Take the steps due now and then every ``every`` seconds until ``stop``."""
-        while not stop.is_set():
-            try:
-                await self.advance()
-            except DATABASE_DOWN as error:
-                log.error("WhatsApp closures skipped: database unavailable (%s)", error)
-            except Exception:  # a bug must not stop the next sweep
-                log.exception("WhatsApp closures failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.every)
+        await repeat(self.advance, every=self.every, what="WhatsApp closures", stop=stop)
