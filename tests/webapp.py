@@ -3,14 +3,10 @@ root conftest loads)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 from argon2.profiles import CHEAPEST
 from fastapi import FastAPI
@@ -28,6 +24,7 @@ from bot.store.db import transaction
 from bot.store.models import School, UserRole
 from tests.api.support import Browser, Sessions, an_account, signed_in
 from tests.factories import a_school
+from tests.fakes.loopback import LoopbackServer
 
 SignIn = Callable[..., Awaitable[Browser]]
 NewClient = Callable[[], httpx.AsyncClient]
@@ -108,17 +105,7 @@ async def sign_in(app: FastAPI, sessions: Sessions, seeded_school: School) -> As
 @pytest.fixture
 async def live_server(app: FastAPI) -> AsyncIterator[str]:
     """The app served by uvicorn on a free loopback port; its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # No lifespan: the test's fixtures own the runtime, as in the API tests.
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:
-            await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)
+    server = LoopbackServer(app)
+    await server.start()
+    yield server.url
+    await server.stop()

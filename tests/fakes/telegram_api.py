@@ -34,13 +34,13 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.fakes import telegram_updates as tu
+from tests.fakes.loopback import LoopbackServer
 
 JSON = dict[str, Any]
 Handler = Callable[[JSON], Awaitable[Any]]
@@ -194,8 +194,7 @@ class FakeTelegramAPI:
         self._closing = False
         self._polls = 0
         self.reset()
-        self._server: uvicorn.Server | None = None
-        self._serving: asyncio.Task[None] | None = None
+        self._loopback: LoopbackServer | None = None
         self._methods: dict[str, tuple[str, Handler]] = {
             name.lower(): (name, handler)
             for name, handler in {
@@ -250,35 +249,16 @@ class FakeTelegramAPI:
                 Route("/{path:path}", _not_found, methods=["GET", "POST"]),
             ]
         )
-        # Port 0 lets the OS pick a free port with no race; log_config None leaves logging alone.
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            http="h11",
-            ws="none",
-            lifespan="off",
-            access_log=False,
-            log_config=None,
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._serving = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._serving.done():
-                await self._serving  # Re-raises why uvicorn could not start.
-                raise RuntimeError("uvicorn stopped before it started")
-            await asyncio.sleep(0.005)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._loopback = LoopbackServer(app)
+        self.port = await self._loopback.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         # Release long polls at once, or uvicorn would wait for them to time out.
         self._closing = True
         self._wake_pollers()
-        if self._server is not None and self._serving is not None:
-            self._server.should_exit = True
-            await self._serving
+        if self._loopback is not None:
+            await self._loopback.stop()
 
     @property
     def base_url(self) -> str:

@@ -72,13 +72,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes import twilio_webhooks as tw
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.twilio_webhooks import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -373,8 +373,7 @@ class FakeTwilioAPI:
         self.webhook_transport = webhook_transport
         self.port = 0
         self._call_arrived = asyncio.Event()
-        self._server: uvicorn.Server | None = None
-        self._serving: asyncio.Task[None] | None = None
+        self._loopback: LoopbackServer | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -399,31 +398,13 @@ class FakeTwilioAPI:
     # -- Lifecycle ---------------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeTwilioAPI:
-        config = uvicorn.Config(
-            self._app(),
-            host="127.0.0.1",
-            port=0,
-            http="h11",
-            ws="none",
-            lifespan="off",
-            access_log=False,
-            log_config=None,
-            timeout_graceful_shutdown=2,
-        )
-        self._server = uvicorn.Server(config)
-        self._serving = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._serving.done():
-                await self._serving  # Re-raises why uvicorn could not start.
-                raise RuntimeError("uvicorn stopped before it started")
-            await asyncio.sleep(0.005)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._loopback = LoopbackServer(self._app())
+        self.port = await self._loopback.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._server is not None and self._serving is not None:
-            self._server.should_exit = True
-            await self._serving
+        if self._loopback is not None:
+            await self._loopback.stop()
 
     @property
     def base_url(self) -> str:
