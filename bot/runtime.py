@@ -9,7 +9,6 @@ wakes the dispatcher when it queues something.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -34,11 +33,13 @@ from bot.channels.whatsapp.runtime import WhatsAppRuntime
 from bot.channels.whatsapp.twilio_client import WHATSAPP_PREFIX, WhatsAppApi
 from bot.errors import ConfigError
 from bot.jobs import Housekeeping
+from bot.periodic import repeat
 from bot.policy.context import phone_key
 from bot.policy_files import load_lexicons, load_policy, load_profanity_model, load_school
 from bot.services.digest import escalate, queue_digests
-from bot.services.dispatcher import DATABASE_DOWN, Dispatcher, Sender
+from bot.services.dispatcher import Dispatcher, Sender
 from bot.services.moderation import Retention
+from bot.services.notices import refresh_group_notices
 from bot.services.retention import RetentionDefaults
 from bot.services.schools import EngineCache
 from bot.services.schools import load_school as seed_school
@@ -146,7 +147,10 @@ class Runtime:
                 "@BotFather and start Schoolgate with TELEGRAM_BOT_TOKEN=<its token>."
             )
             # Telegram's sweep queues them when it is on; staff on other channels need them too.
-            summarising = self._summarise_forever(SWEEP_EVERY)
+            summarising = repeat(
+                lambda: self.summarise_and_escalate(utcnow()),
+                every=SWEEP_EVERY, what="digests and escalations", stop=self._stop_jobs,
+            )  # fmt: skip
             self._jobs.append(asyncio.create_task(summarising, name="digests"))
         self.twilio = connect_twilio(self.settings)  # aiohttp: inside the running loop
         senders.update(channel_senders(self.settings, self.sessions, self.twilio))
@@ -155,6 +159,7 @@ class Runtime:
             self.whatsapp.wake = self.wake_outbox
             self.whatsapp.on_status = record_status
             await self.whatsapp.start(self.twilio)  # shares the client: its stop leaves it open
+            await self.refresh_whatsapp_notices(utcnow())
         if self.twilio is not None and WHATSAPP in senders:
             self.whatsapp_closures = WhatsAppClosures(
                 self.sessions, self.twilio, self.texts, self.wake_outbox
@@ -185,16 +190,18 @@ class Runtime:
             self.wake_outbox()
         return queued
 
-    async def _summarise_forever(self, every: float) -> None:
-        while not self._stop_jobs.is_set():
-            try:
-                await self.summarise_and_escalate(utcnow())
-            except DATABASE_DOWN as error:
-                log.error("digests skipped: database unavailable (%s)", error)
-            except Exception:  # a bug must not stop the next sweep
-                log.exception("digests and escalations failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop_jobs.wait(), timeout=every)
+    async def refresh_whatsapp_notices(self, now: datetime) -> int:
+        """Hosted WhatsApp groups under an older notice than their school's get the current
+        one, and their members agree anew (Telegram's runtime does this for its chats)."""
+        async with transaction(self.sessions) as session:
+            asked = await refresh_group_notices(
+                session, self.texts.notice, retention(self.settings), now,
+                whatsapp_suffix=self.whatsapp_texts.notice_suffix,
+            )  # fmt: skip
+        if asked:
+            log.info("the consent notice has changed: %s WhatsApp groups are asked again", asked)
+            self.wake_outbox()
+        return asked
 
     def wake_outbox(self) -> None:
         """Look at the outbox now: something was just queued (and committed)."""

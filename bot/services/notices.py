@@ -16,9 +16,10 @@ from bot.errors import BadInputError
 from bot.services.moderation import Retention
 from bot.services.outbox import enqueue
 from bot.services.school_settings import save_settings, settings_of
-from bot.store.models import ChatStatus, School
+from bot.store.models import Chat, ChatStatus, School
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ChatRepository
+from bot.store.repositories.schools import SchoolRepository
 from bot.store.repositories.whatsapp import REPORT_LINE_PREFIX
 from bot.texts import Notice
 
@@ -121,29 +122,78 @@ async def publish_notice(
             f"{len(text):,} characters; a chat message can have at most {MAX_MESSAGE:,}"
         )
     await save_settings(session, school, changed, actor, "consent notice")
-    audit = AuditRepository(session)
     for chat in await ChatRepository(session).for_school(school.id):
         if chat.status != ChatStatus.REGISTERED or chat.platform_chat_id.startswith(
             REPORT_LINE_PREFIX
         ):
             continue  # a report line is no chat: nobody there agrees to a notice
-        old, chat.notice_version = chat.notice_version, version
-        whatsapp = chat.platform == WHATSAPP
-        await enqueue(
-            session, key=f"notice:{chat.id}:{school.id}:{serial}",
-            channel=WHATSAPP_GROUP if whatsapp else chat.platform,
-            recipient=chat.platform_chat_id,
-            # WhatsApp has no buttons: members there reply AGREE, as the suffix says.
-            text=f"{text}\n\n{whatsapp_suffix}" if whatsapp and whatsapp_suffix else text,
-            purpose="notice",
-            buttons=[] if whatsapp else [agree_button(default, version)],
-            school_id=school.id, now=now,
-        )  # fmt: skip
-        await audit.record(
-            actor, "chat.notice_updated", f"chat:{chat.id}", school.id,
-            old_version=old, new_version=version,
+        await _post_notice(
+            session, chat, version, text, default, actor, now,
+            key=f"notice:{chat.id}:{school.id}:{serial}", whatsapp_suffix=whatsapp_suffix,
         )  # fmt: skip
     return version
+
+
+async def refresh_group_notices(
+    session: AsyncSession,
+    default: Notice,
+    installation: Retention,
+    now: datetime,
+    *,
+    whatsapp_suffix: str,
+) -> int:
+    """Hosted WhatsApp groups registered under an older notice than their school's current
+    one (the installation's words, reworded in config/texts with a new version) get the
+    current one, and members agree anew; how many groups were asked.
+
+    Telegram's runtime does the same for its chats at start-up, with an "I agree" button.
+    """
+    schools = SchoolRepository(session)
+    asked = 0
+    for chat in await ChatRepository(session).registered(WHATSAPP):
+        school = await schools.get(chat.school_id) if chat.school_id else None
+        if school is None or chat.platform_chat_id.startswith(REPORT_LINE_PREFIX):
+            continue
+        notice = current_notice(school, default)
+        if chat.notice_version == notice.version:
+            continue
+        text = fill_notice(notice.template, school.name, retention_of(school, installation))
+        await _post_notice(
+            session, chat, notice.version, text, default, "system", now,
+            key=f"notice:{chat.id}:version:{notice.version}", whatsapp_suffix=whatsapp_suffix,
+        )  # fmt: skip
+        asked += 1
+    return asked
+
+
+async def _post_notice(
+    session: AsyncSession,
+    chat: Chat,
+    version: str,
+    text: str,
+    default: Notice,
+    actor: str,
+    now: datetime,
+    *,
+    key: str,
+    whatsapp_suffix: str,
+) -> None:
+    """Make ``version`` the notice ``chat``'s members agree to and queue ``text`` to them."""
+    old, chat.notice_version = chat.notice_version, version
+    whatsapp = chat.platform == WHATSAPP
+    await enqueue(
+        session, key=key, channel=WHATSAPP_GROUP if whatsapp else chat.platform,
+        recipient=chat.platform_chat_id,
+        # WhatsApp has no buttons: members there reply AGREE, as the suffix says.
+        text=f"{text}\n\n{whatsapp_suffix}" if whatsapp and whatsapp_suffix else text,
+        purpose="notice",
+        buttons=[] if whatsapp else [agree_button(default, version)],
+        school_id=chat.school_id, now=now,
+    )  # fmt: skip
+    await AuditRepository(session).record(
+        actor, "chat.notice_updated", f"chat:{chat.id}", chat.school_id,
+        old_version=old, new_version=version,
+    )  # fmt: skip
 
 
 async def ask_again_if_kept_longer(

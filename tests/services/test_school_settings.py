@@ -19,7 +19,12 @@ from bot.services import consent, school_file
 from bot.services.alerts import SAFEGUARDING_RULES, AlertContext, alert_now, flag_timing
 from bot.services.digest import escalate, queue_digests
 from bot.services.moderation import Retention, check_message
-from bot.services.notices import current_notice, notice_text, publish_notice
+from bot.services.notices import (
+    current_notice,
+    notice_text,
+    publish_notice,
+    refresh_group_notices,
+)
 from bot.services.reminders import remind
 from bot.services.rule_settings import lexicon_descriptions, rule_table, save_lexicons, save_rules
 from bot.services.school_settings import (
@@ -573,6 +578,55 @@ async def test_a_new_notice_reaches_whatsapp_groups_as_a_post_asking_for_agree(
         assert line is not None
         assert line.notice_version == "test-1", "a report line has no notice to agree to"
         assert version is not None
+
+
+async def test_whatsapp_groups_under_an_older_installation_notice_are_asked_again(
+    sessions: Sessions, texts: TelegramTexts
+) -> None:
+    async with transaction(sessions) as session:
+        school = await a_school(session)
+        telegram = await a_chat(session, school)
+        groups = {}
+        for platform_chat_id, version in (
+            ("CH" + "1" * 32, "test-1"),  # registered before config/texts was reworded
+            ("CH" + "2" * 32, texts.notice.version),  # already under today's words
+            ("report-line:1", "test-1"),
+        ):
+            groups[platform_chat_id] = chat = Chat(
+                platform="whatsapp", platform_chat_id=platform_chat_id, title=platform_chat_id,
+                school_id=school.id, status=ChatStatus.REGISTERED, notice_version=version,
+            )  # fmt: skip
+            session.add(chat)
+        await session.flush()
+        behind = groups["CH" + "1" * 32]
+        becky = await a_member(session, behind, user_id="whatsapp:+447700900001")
+        await consent.give(session, behind, becky, "reply", NOW)
+
+        asked = await refresh_group_notices(
+            session, texts.notice, RETENTION, NOW, whatsapp_suffix="Reply AGREE to agree."
+        )
+
+        assert asked == 1
+        assert behind.notice_version == texts.notice.version
+        assert not await consent.has_consented(session, behind, becky)  # the old words' consent
+        [posted] = list(await session.scalars(select(OutboxMessage)))
+        assert (posted.channel, posted.recipient) == ("whatsapp-group", behind.platform_chat_id)
+        assert posted.text == (
+            notice_text(school, texts.notice, RETENTION) + "\n\nReply AGREE to agree."
+        )
+        assert groups["report-line:1"].notice_version == "test-1"
+        assert (
+            telegram.notice_version == "test-1"
+        )  # Telegram's runtime posts its own, with a button
+        assert await refresh_group_notices(
+            session, texts.notice, RETENTION, NOW, whatsapp_suffix="Reply AGREE to agree."
+        ) == 0  # fmt: skip
+        [audited] = list(
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "chat.notice_updated")
+            )
+        )
+        assert (audited.actor, audited.subject) == ("system", f"chat:{behind.id}")
 
 
 async def test_a_notice_with_an_unknown_placeholder_changes_nothing(

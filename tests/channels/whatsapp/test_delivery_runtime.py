@@ -31,11 +31,11 @@ from bot.services.outbox import enqueue
 from bot.services.schools import EngineCache
 from bot.settings import Settings
 from bot.store.db import session_factory, transaction
-from bot.store.models import OutboxStatus
+from bot.store.models import Chat, ChatMember, ChatStatus, OutboxStatus
 from bot.store.repositories.outbox import OutboxRepository
 from tests.conftest import ROOT, SCHOOL_FILE, message
 from tests.database import migrated_engine, sqlite_url
-from tests.factories import NOW, a_chat, a_member
+from tests.factories import NOW, a_chat, a_member, a_school
 from tests.fakes import telegram_updates as tu
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.twilio_api import FakeTwilioAPI
@@ -183,6 +183,46 @@ async def test_one_dispatcher_delivers_telegram_email_and_whatsapp(
             await runtime.stop()
     assert runtime.twilio is None  # closed with the runtime
     assert [d.body for d in twilio_api.delivered_to(parent(1))] == ["To the group"]
+
+
+async def test_at_start_a_group_under_older_notice_words_is_asked_to_agree_again(
+    sessions: Sessions, db_engine: AsyncEngine, twilio_api: FakeTwilioAPI
+) -> None:
+    """config/texts reworded (a new notice version): WhatsApp groups hear it as Telegram's do."""
+    settings = Settings(
+        telegram_bot_token=None, school_file=SCHOOL_FILE, **twilio_settings(twilio_api)
+    )
+    async with WhatsAppApi.connect(ACCOUNT_SID, AUTH_TOKEN, twilio_api.base_url) as twilio:
+        group = await twilio.create_conversation("Year 3 Parents")
+        twilio_api.open_whatsapp_window(parent(1))
+        await twilio.add_whatsapp_participant(group.sid, parent(1), SCHOOL_WHATSAPP, "Becky")
+    async with transaction(sessions) as session:
+        school = await a_school(session)
+        chat = Chat(
+            platform="whatsapp", platform_chat_id=group.sid, title="Year 3 Parents",
+            school_id=school.id, status=ChatStatus.REGISTERED, notice_version="test-1",
+        )  # fmt: skip
+        session.add(chat)
+        await session.flush()
+        becky = await a_member(session, chat, user_id=parent(1))
+        await consent.give(session, chat, becky, "reply", NOW)
+    runtime = Runtime.build(settings, db_engine)
+    await runtime.start()
+    try:
+        await eventually(lambda: len(twilio_api.delivered_to(parent(1))) == 1)
+    finally:
+        await runtime.stop()
+    [notice] = twilio_api.delivered_to(parent(1))
+    assert notice.body is not None
+    assert school.name in notice.body
+    assert notice.body.endswith(runtime.whatsapp_texts.notice_suffix)
+    async with sessions() as session:
+        refreshed = await session.get(Chat, chat.id)
+        assert refreshed is not None
+        assert refreshed.notice_version == runtime.texts.notice.version
+        member = await session.get(ChatMember, becky.id)
+        assert member is not None
+        assert not await consent.has_consented(session, refreshed, member)
 
 
 async def _until_all_sent(sessions: Sessions) -> None:
