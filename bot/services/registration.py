@@ -17,6 +17,9 @@ from bot.store.repositories.schools import SchoolRepository
 
 # No 0/O or 1/I: codes are read out over the phone and typed on phones.
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_PATTERN = "[A-HJ-NP-Z2-9]{4}[ -]?[A-HJ-NP-Z2-9]{4}"
+"""A code as ``new_code`` makes it (as typed: any case, the hyphen a space or left out), for
+telling a code from words: no I, O, 0 or 1, so few English words fit it."""
 
 
 def new_code() -> str:

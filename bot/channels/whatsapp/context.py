@@ -18,6 +18,7 @@ from bot.services.alerts import AlertContext, alert_now
 from bot.services.moderation import Retention
 from bot.services.notices import notice_text, retention_of
 from bot.services.outbox import enqueue
+from bot.services.registration import CODE_PATTERN
 from bot.services.report_line import file_report, named_group, school_for
 from bot.services.schools import EngineCache
 from bot.services.whatsapp_groups import JOIN_REQUEST_VALID, MAX_PARTICIPANTS, Conversations
@@ -30,7 +31,12 @@ CHANNEL = "whatsapp"
 """The outbox channel of a private WhatsApp message to an address (``whatsapp:+44...``)."""
 
 _COMMAND = re.compile(r"^/(?P<name>[A-Za-z]+)(?:@\S*)?(?:\s+(?P<argument>.*))?\Z", re.DOTALL)
-_JOIN = re.compile(r"^join(?:\s+(?P<code>[A-Za-z0-9][A-Za-z0-9 -]{3,20}))?[.!]*\Z", re.IGNORECASE)
+# At the school's number a mistyped code still reads as one (and is answered "not valid"); in a
+# group only a code's exact shape does, so that "Join us tomorrow!" is relayed, not held.
+_JOIN_AT_NUMBER = re.compile(
+    r"^join(?:\s+(?P<code>[A-Za-z0-9]{4}[ -]?[A-Za-z0-9]{4}))?[.!]*\Z", re.IGNORECASE
+)
+_JOIN_IN_GROUP = re.compile(rf"^join(?:\s+(?P<code>{CODE_PATTERN}))?[.!]*\Z", re.IGNORECASE)
 _AGREE = re.compile(r"^(?:i\s+)?agree[.!]*\Z", re.IGNORECASE)
 
 
@@ -63,9 +69,9 @@ def command_of(text: str) -> Command | None:
     return Command(found["name"].lower(), (found["argument"] or "").strip())
 
 
-def join_code_of(text: str) -> str | None:
+def join_code_of(text: str, *, in_group: bool = False) -> str | None:
     """ "JOIN ABCD-EFGH": the code; "JOIN" alone: ""; anything else: None."""
-    found = _JOIN.match(text)
+    found = (_JOIN_IN_GROUP if in_group else _JOIN_AT_NUMBER).match(text)
     if found is None:
         return None
     return (found["code"] or "").strip()

@@ -139,7 +139,7 @@ class ConversationEvents:
                 reported = self._message(params, ref, member, chat, now, command.argument)
                 return await self.context.report(session, reported, school=school, now=now)
             return None  # another "/word" is just a message
-        code = join_code_of(text)
+        code = join_code_of(text, in_group=True)
         if code:  # never relayed: it would give the code away
             name = member.display_name if member else ""
             return await self._join_another(session, chat, code, address, name, now)

@@ -255,3 +255,14 @@ async def test_a_join_code_typed_in_a_group_is_never_relayed(
     assert told.text == whatsapp.texts.in_another_group.format(
         current="Year 3 Parents", group="Year 5 Parents"
     )
+
+
+@pytest.mark.parametrize("text", ["Join us tomorrow!", "join the PTA at 3", "Join everyone!"])
+async def test_a_message_that_only_starts_like_a_join_is_relayed(
+    whatsapp: WhatsApp, seeded_school: School, text: str
+) -> None:
+    group = await a_group_of_three(whatsapp, seeded_school)
+
+    assert (await whatsapp.say(group, 1, text)).accepted
+    assert whatsapp.twilio.delivered_to(parent(2))[-1].body == f"Pat Jones: {text}"
+    assert await whatsapp.outbox("reply") == []
