@@ -42,6 +42,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.channels.whatsapp.answers import MAX_BODY, pieces
 from bot.channels.whatsapp.paths import STATUS_PATH
 from bot.channels.whatsapp.twilio_client import (
     AUTHENTICATION_FAILED,
@@ -66,8 +67,6 @@ INVITE = "invite"
 
 WINDOW_MARGIN = timedelta(minutes=5)
 """A message sent this close to the window's end may arrive after it: the template instead."""
-MAX_BODY = 1600
-"""Twilio's limit for a message body (WhatsApp's own is larger)."""
 MAX_SMS = 306
 """Two concatenated SMS of plain (GSM-7) text: an alert's summary and its link fit."""
 MAX_NAME, MAX_SUMMARY, MAX_DETAIL, MAX_MESSAGE = 100, 200, 600, 800
@@ -288,13 +287,19 @@ class GroupSender(_TwilioSender):
 
     async def send(self, message: OutboxMessage) -> str | None:
         self._refuse_deletion(message)
-        try:
-            posted = await self.api.send_conversation_message(
-                message.recipient, cut(message.text, MAX_BODY), author=SCHOOLGATE_AUTHOR
-            )
-        except TwilioApiError as error:
-            raise failure(error, "WhatsApp group") from error
-        return posted.sid
+        # A school's own notice may be longer than one message: it goes in parts, in order, so
+        # members read all of it (and how to agree, at its end). Should a part fail, the row is
+        # sent again from the start: a repeated part beats a notice with its end missing.
+        sid = None
+        for part in pieces(message.text, MAX_BODY):
+            try:
+                posted = await self.api.send_conversation_message(
+                    message.recipient, part, author=SCHOOLGATE_AUTHOR
+                )
+            except TwilioApiError as error:
+                raise failure(error, "WhatsApp group") from error
+            sid = posted.sid
+        return sid
 
 
 def twilio_senders(

@@ -389,6 +389,28 @@ async def test_a_notice_is_posted_to_the_group_by_schoolgate(
     assert delivered.body == posted.body
 
 
+async def test_a_notice_longer_than_one_message_is_posted_whole_in_parts(
+    sessions: Sessions, twilio: FakeTwilioAPI, twilio_client: WhatsAppApi
+) -> None:
+    """A school's own notice may run to 4,000 characters; how to agree comes at its end."""
+    group = await twilio_client.create_conversation("Year 3 Parents")
+    paragraphs = [f"Paragraph {n}: " + " ".join(["word"] * 120) for n in range(6)]
+    notice = "\n\n".join([*paragraphs, "Reply AGREE to agree."])
+    async with transaction(sessions) as session:
+        await enqueue(
+            session, key="notice:long", channel=WHATSAPP_GROUP, recipient=group.sid,
+            text=notice, purpose="notice",
+        )  # fmt: skip
+    await a_dispatcher(sessions, twilio_client).deliver_due()
+
+    [row] = await rows(sessions, "notice")
+    posted = twilio.messages(group.sid)
+    assert len(posted) > 1
+    assert all(len(p.body or "") <= 1600 for p in posted)
+    assert "\n\n".join(p.body or "" for p in posted) == notice
+    assert (row.status, row.delivered_id) == (OutboxStatus.SENT, posted[-1].sid)
+
+
 async def test_a_closed_group_takes_no_more_posts(
     sessions: Sessions, twilio: FakeTwilioAPI, twilio_client: WhatsAppApi
 ) -> None:
