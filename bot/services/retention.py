@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Delete, delete, exists, select
+from sqlalchemy import Delete, Update, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.school_settings import settings_of
@@ -47,6 +47,10 @@ ENDED_SESSIONS_KEEP = timedelta(days=30)
 # messaging window only matters for 24 hours after someone last wrote. A join request that ran
 # out holds a number nobody agreed to keep.
 WEBHOOK_RECEIPTS_KEEP = timedelta(days=7)
+# Its answer, though, may quote what was written (a relayed message, with the sender's name) or
+# a member's own data (/mydata): kept only while Twilio may still retry, then blanked, so a
+# late replay is answered with its status alone.
+WEBHOOK_ANSWERS_KEEP = timedelta(minutes=15)
 MESSAGING_WINDOWS_KEEP = timedelta(days=2)
 
 
@@ -168,6 +172,15 @@ async def _purge_transient(session: AsyncSession, now: datetime) -> int:
             ),
             await _count(
                 session,
+                update(WebhookReceipt)
+                .where(
+                    WebhookReceipt.received_at < now - WEBHOOK_ANSWERS_KEEP,
+                    WebhookReceipt.body != "",
+                )
+                .values(body=""),
+            ),
+            await _count(
+                session,
                 delete(MessagingWindow).where(
                     MessagingWindow.last_inbound_at < now - MESSAGING_WINDOWS_KEEP
                 ),
@@ -196,6 +209,6 @@ def _days(chosen: int | None, default: timedelta) -> timedelta:
     return timedelta(days=chosen) if chosen is not None else default
 
 
-async def _count(session: AsyncSession, statement: Delete) -> int:
+async def _count(session: AsyncSession, statement: Delete | Update) -> int:
     result: Any = await session.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)

@@ -114,3 +114,22 @@ async def test_receipts_windows_and_lapsed_join_requests_are_purged(sessions: Se
             "whatsapp:+447700900002"
         ]
         assert list(await session.scalars(select(JoinRequest.address))) == ["b"]
+
+
+async def test_an_answers_words_are_blanked_once_twilio_no_longer_retries(
+    sessions: Sessions,
+) -> None:
+    """A relay answer quotes the message with its sender's name; /mydata's, a member's data."""
+    relayed = '{"body": "Pat Jones: see you at pick-up"}'
+    async with transaction(sessions) as session:
+        for key, at in (("pre:old", NOW - timedelta(minutes=16)), ("pre:new", NOW)):
+            claimed = await receipts.claim(session, "twilio", key, at)
+            await receipts.record(session, claimed, Answer(200, relayed))
+    async with transaction(sessions) as session:
+        purged = await purge_expired(session, NOW, DEFAULTS)
+        assert purged.updates == 1
+    async with transaction(sessions) as session:
+        late = await receipts.claim(session, "twilio", "pre:old", NOW)
+        assert late.answered == Answer(200)  # its status alone: the receipt still stops a replay
+        recent = await receipts.claim(session, "twilio", "pre:new", NOW)
+        assert recent.answered == Answer(200, relayed)
