@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -172,8 +172,15 @@ class TelegramRuntime:
             self._tasks.append(asyncio.create_task(self._poll(), name="telegram-poll"))
         self._tasks.append(asyncio.create_task(self._process_forever(), name="telegram-inbox"))
         if self.sweep_every is not None:
-            sweep = repeat(self.sweep, every=self.sweep_every, what="Telegram sweep")
-            self._tasks.append(asyncio.create_task(sweep, name="telegram-sweep"))
+            # One job each: a step that keeps failing must not hold up the others (digests and
+            # escalations above all).
+            for name, step in (
+                ("unregistered chats", self.leave_unregistered),
+                ("closures", self.advance_closures),
+                ("digests and escalations", self.summarise_and_escalate),
+            ):
+                job = repeat(_at_now(step), every=self.sweep_every, what=f"Telegram {name}")
+                self._tasks.append(asyncio.create_task(job, name=f"telegram {name}"))
         if self.dispatcher is not None:
             self._stop_dispatcher.clear()
             self._dispatching = asyncio.create_task(
@@ -313,12 +320,6 @@ class TelegramRuntime:
 
     # -- housekeeping -----------------------------------------------------------------------
 
-    async def sweep(self) -> None:
-        """Leave chats that never registered, take closures on, send digests and escalations."""
-        await self.leave_unregistered(utcnow())
-        await self.advance_closures(utcnow())
-        await self.summarise_and_escalate(utcnow())
-
     async def refresh_notices(self) -> int:
         """Chats registered under an older notice get their school's current one, and members
         agree anew.
@@ -444,3 +445,8 @@ class TelegramRuntime:
     async def _is_group_admin(self, chat_id: int, user_id: int) -> bool:
         member = await self.bot.get_chat_member(chat_id, user_id)
         return member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+
+
+def _at_now(step: Callable[[datetime], Awaitable[object]]) -> Callable[[], Awaitable[object]]:
+    """``step`` as a timer job: each round, for the time it runs."""
+    return lambda: step(utcnow())

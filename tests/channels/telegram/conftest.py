@@ -24,6 +24,7 @@ class StartBot(Protocol):
         webhook: bool = False,
         observe_only: bool = False,
         with_texts: TelegramTexts | None = None,
+        sweep_every: float | None = None,
     ) -> Awaitable[TelegramRuntime]: ...
 
 
@@ -68,6 +69,7 @@ async def start_bot(
         webhook: bool = False,
         observe_only: bool = False,
         with_texts: TelegramTexts | None = None,
+        sweep_every: float | None = None,
     ) -> TelegramRuntime:
         runtime = TelegramRuntime(
             TOKEN,
@@ -79,7 +81,8 @@ async def start_bot(
             observe_only=observe_only,
             retention=RETENTION,
             leave_unregistered_after=LEAVE_AFTER,
-            sweep_every=None,  # tests take housekeeping steps themselves, when they choose
+            # Tests take housekeeping steps themselves, when they choose, unless they ask.
+            sweep_every=sweep_every,
         )
         await runtime.start()
         started.append(runtime)
