@@ -37,10 +37,6 @@ def group_channel(chat: Chat) -> str:
     return GROUP_CHANNELS.get(chat.platform, chat.platform)
 
 
-async def active_closure(session: AsyncSession, chat_id: int) -> ChatClosure | None:
-    return await ClosureRepository(session).active(chat_id)
-
-
 async def request_closure(
     session: AsyncSession,
     chat: Chat,

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.policy import ChatMessage, PolicyEngine, Verdict
+from bot.policy import ChatMessage, PolicyEngine
 from bot.services.moderation import Retention
 from bot.store.models import (
     Chat,
@@ -104,7 +104,6 @@ class Report:
     reasons: list[FlagReason]
     chat: Chat
     reporter: ChatMember
-    verdict: Verdict
 
 
 async def file_report(
@@ -153,7 +152,7 @@ async def file_report(
         f"{PLATFORM}:user:{reporter.platform_user_id}", "flag.reported", f"flag:{flag.id}",
         school.id, rules=[str(r) for r in verdict.rules], chat=chat.id,
     )  # fmt: skip
-    return Report(flag, reasons, chat, reporter, verdict)
+    return Report(flag, reasons, chat, reporter)
 
 
 async def answer_which_group(

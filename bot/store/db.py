@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -83,3 +85,11 @@ async def transaction(
     """
     async with sessions() as session, session.begin():
         yield session
+
+
+def database_unreachable(error: Exception) -> bool:
+    """Whether a failure is the database's (down, busy: try again later) rather than the
+    work's own: a value too long for its column is refused however often it is retried."""
+    if isinstance(error, DBAPIError):
+        return isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
+    return isinstance(error, OSError | PoolTimeoutError)

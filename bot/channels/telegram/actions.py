@@ -38,15 +38,7 @@ class Leave:
     chat_id: int
 
 
-@dataclass(frozen=True)
-class Delete:
-    """Remove a message from a chat (the bot must be an admin; Telegram allows 48 hours)."""
-
-    chat_id: int
-    message_id: int
-
-
-Action = Say | Answer | Leave | Delete
+Action = Say | Answer | Leave
 
 
 async def perform(bot: Bot, actions: Iterable[Action], *, observe_only: bool) -> None:
@@ -77,7 +69,5 @@ async def _perform(bot: Bot, action: Action, observe_only: bool) -> None:
         )
     elif isinstance(action, Answer):
         await bot.answer_callback_query(action.callback_id, text=action.text)
-    elif isinstance(action, Delete):
-        await bot.delete_message(action.chat_id, action.message_id)
     else:
         await bot.leave_chat(action.chat_id)

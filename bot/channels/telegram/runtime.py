@@ -17,8 +17,7 @@ from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, ChatMember, ChatPermissions, Update
 from telegram.error import TelegramError
@@ -35,7 +34,7 @@ from bot.services.moderation import Retention
 from bot.services.notices import current_notice
 from bot.services.outbox import enqueue
 from bot.services.schools import EngineCache
-from bot.store.db import transaction
+from bot.store.db import database_unreachable, transaction
 from bot.store.models import Chat, ChatClosure, ClosureStatus, InboxStatus, utcnow
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ChatRepository
@@ -59,15 +58,6 @@ SWEEP_EVERY = 30.0
 DISPATCHER_STOP_WAIT = 5.0
 
 DATABASE_DOWN = (OperationalError, DBAPIError, OSError, ConnectionError)
-
-
-def _database_unreachable(error: Exception) -> bool:
-    """Whether a failure is the database's (down, busy: try again later) rather than the
-    update's: a value too long for its column is refused however often it is retried."""
-    if isinstance(error, DBAPIError):
-        unreachable = isinstance(error, OperationalError | InterfaceError)
-        return unreachable or error.connection_invalidated
-    return isinstance(error, OSError | PoolTimeoutError)
 
 
 def _summary(error: Exception) -> str:
@@ -307,7 +297,7 @@ class TelegramRuntime:
             # What the update queued in the outbox is committed now: send it at once.
             self.wake_outbox()
         except Exception as error:  # a bad update or a bug must not stop the others
-            if _database_unreachable(error):
+            if database_unreachable(error):
                 raise
             log.exception("update %s could not be processed", update_id)
             # Should the database be down after all, this raises and the update stays pending.

@@ -17,8 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.whatsapp.answers import ACCEPTED, UNAVAILABLE
@@ -35,7 +33,7 @@ from bot.services.moderation import Retention
 from bot.services.receipts import Answer
 from bot.services.schools import EngineCache
 from bot.settings import Settings
-from bot.store.db import transaction
+from bot.store.db import database_unreachable, transaction
 from bot.store.models import utcnow
 from bot.texts import TelegramTexts, WhatsAppTexts
 
@@ -84,13 +82,6 @@ Handle = Callable[[InboundHandler, AsyncSession, str, datetime], Awaitable[Answe
 
 async def _ignore_status(session: AsyncSession, report: StatusReport, now: datetime) -> None:
     return None
-
-
-def _database_unreachable(error: Exception) -> bool:
-    """The database's failure (down, busy), not the webhook's."""
-    if isinstance(error, DBAPIError):
-        return isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
-    return isinstance(error, OSError | ConnectionError | PoolTimeoutError)
 
 
 @dataclass
@@ -251,7 +242,7 @@ class WhatsAppRuntime:
                 answer = await handle(handler, session, claimed.ref, now)
                 await receipts.record(session, claimed, answer)
         except Exception as error:
-            if not _database_unreachable(error):
+            if not database_unreachable(error):
                 raise
             log.error(
                 "database unavailable: answered a Twilio webhook 503 (%s)", type(error).__name__

@@ -54,7 +54,6 @@ WHATSAPP_PREFIX = "whatsapp:"
 # Twilio error codes worth telling apart (twilio.com/docs/api/errors/<code>).
 AUTHENTICATION_FAILED = 20003
 NOT_FOUND = 20404
-TOO_MANY_REQUESTS = 20429
 UNIQUE_NAME_TAKEN = 50353
 """A conversation with this unique name already exists."""
 CONVERSATION_CLOSED = 50377
