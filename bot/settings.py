@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     twilio_whatsapp_from: str | None = None
     """The school's WhatsApp sender, e.g. whatsapp:+441632960000: groups, reports, alerts."""
     twilio_sms_from: str | None = None
-    """A number (or Messaging Service) that sends SMS alerts, e.g. +441632960001."""
+    """The number that sends SMS alerts, e.g. +441632960001."""
     twilio_conversations_service_sid: str | None = None
     """The Conversation Service the class groups live in (default: the account's default)."""
     twilio_api_base_url: str | None = None
@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     digest_time: str = Field(default="16:00", pattern=r"^\d{2}:\d{2}$")
     """When (school time) the daily digest goes to SLT (schools may choose their own time)."""
     escalate_after_minutes: float = Field(default=30, gt=0)
-    """A high-severity alert nobody acknowledges in this time is sent again."""
+    """An alert (a flag the school hears of at once) nobody acknowledges in this time is sent
+    again."""
     remind_every_hours: float = Field(default=24, gt=0)
     """At most one reminder per member per rule in this time."""
     max_update_bytes: int = Field(default=1_048_576, ge=1024)

@@ -156,7 +156,8 @@ class StaffMember(Base):
     phone: Mapped[str | None] = mapped_column(String(32), default=None)
     """E.164 (+447700900123), from the school file: for WhatsApp and SMS alerts they choose."""
     alert_channels: Mapped[list[str] | None] = mapped_column(JSON, default=None)
-    """The channels this person wants alerts on; None means every channel they can be reached on."""
+    """The channels this person wants alerts on; None (never chosen) means Telegram and e-mail,
+    where they can be reached on them (``bot.services.alerts.UNCHOSEN``)."""
 
     school: Mapped[School] = relationship(back_populates="staff", lazy="raise")
 
