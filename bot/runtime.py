@@ -39,7 +39,7 @@ from bot.policy_files import load_lexicons, load_policy, load_profanity_model, l
 from bot.services.digest import escalate, queue_digests
 from bot.services.dispatcher import Dispatcher, Sender
 from bot.services.moderation import Retention
-from bot.services.notices import refresh_group_notices
+from bot.services.notices import refresh_notices
 from bot.services.retention import RetentionDefaults
 from bot.services.schools import EngineCache
 from bot.services.schools import load_school as seed_school
@@ -194,8 +194,8 @@ class Runtime:
         """Hosted WhatsApp groups under an older notice than their school's get the current
         one, and their members agree anew (Telegram's runtime does this for its chats)."""
         async with transaction(self.sessions) as session:
-            asked = await refresh_group_notices(
-                session, self.texts.notice, retention(self.settings), now,
+            asked = await refresh_notices(
+                session, WHATSAPP, self.texts.notice, retention(self.settings), now,
                 whatsapp_suffix=self.whatsapp_texts.notice_suffix,
             )  # fmt: skip
         if asked:

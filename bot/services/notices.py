@@ -134,23 +134,22 @@ async def publish_notice(
     return version
 
 
-async def refresh_group_notices(
+async def refresh_notices(
     session: AsyncSession,
+    platform: str,
     default: Notice,
     installation: Retention,
     now: datetime,
     *,
-    whatsapp_suffix: str,
+    whatsapp_suffix: str = "",
 ) -> int:
-    """Hosted WhatsApp groups registered under an older notice than their school's current
-    one (the installation's words, reworded in config/texts with a new version) get the
-    current one, and members agree anew; how many groups were asked.
-
-    Telegram's runtime does the same for its chats at start-up, with an "I agree" button.
+    """Chats on ``platform`` registered under an older notice than their school's current one
+    (the installation's words, reworded in config/texts with a new version) get the current
+    one, and members agree anew; how many chats were asked. Each runtime calls it as it starts.
     """
     schools = SchoolRepository(session)
     asked = 0
-    for chat in await ChatRepository(session).registered(WHATSAPP):
+    for chat in await ChatRepository(session).registered(platform):
         school = await schools.get(chat.school_id) if chat.school_id else None
         if school is None or chat.platform_chat_id.startswith(REPORT_LINE_PREFIX):
             continue
@@ -160,7 +159,8 @@ async def refresh_group_notices(
         text = fill_notice(notice.template, school.name, retention_of(school, installation))
         await _post_notice(
             session, chat, notice.version, text, default, "system", now,
-            key=f"notice:{chat.id}:version:{notice.version}", whatsapp_suffix=whatsapp_suffix,
+            key=f"notice:{chat.id}:{notice.version}:{now.isoformat()}",
+            whatsapp_suffix=whatsapp_suffix,
         )  # fmt: skip
         asked += 1
     return asked

@@ -23,7 +23,7 @@ from bot.services.notices import (
     current_notice,
     notice_text,
     publish_notice,
-    refresh_group_notices,
+    refresh_notices,
 )
 from bot.services.reminders import remind
 from bot.services.rule_settings import lexicon_descriptions, rule_table, save_lexicons, save_rules
@@ -602,9 +602,10 @@ async def test_whatsapp_groups_under_an_older_installation_notice_are_asked_agai
         becky = await a_member(session, behind, user_id="whatsapp:+447700900001")
         await consent.give(session, behind, becky, "reply", NOW)
 
-        asked = await refresh_group_notices(
-            session, texts.notice, RETENTION, NOW, whatsapp_suffix="Reply AGREE to agree."
-        )
+        asked = await refresh_notices(
+            session, "whatsapp", texts.notice, RETENTION, NOW,
+            whatsapp_suffix="Reply AGREE to agree.",
+        )  # fmt: skip
 
         assert asked == 1
         assert behind.notice_version == texts.notice.version
@@ -618,8 +619,9 @@ async def test_whatsapp_groups_under_an_older_installation_notice_are_asked_agai
         assert (
             telegram.notice_version == "test-1"
         )  # Telegram's runtime posts its own, with a button
-        assert await refresh_group_notices(
-            session, texts.notice, RETENTION, NOW, whatsapp_suffix="Reply AGREE to agree."
+        assert await refresh_notices(
+            session, "whatsapp", texts.notice, RETENTION, NOW,
+            whatsapp_suffix="Reply AGREE to agree.",
         ) == 0  # fmt: skip
         [audited] = list(
             await session.scalars(
@@ -627,6 +629,19 @@ async def test_whatsapp_groups_under_an_older_installation_notice_are_asked_agai
             )
         )
         assert (audited.actor, audited.subject) == ("system", f"chat:{behind.id}")
+
+        # Telegram's runtime asks its chats the same way, with an "I agree" button.
+        assert await refresh_notices(session, "telegram", texts.notice, RETENTION, NOW) == 1
+        assert telegram.notice_version == texts.notice.version
+        told = await session.scalar(
+            select(OutboxMessage).where(OutboxMessage.recipient == telegram.platform_chat_id)
+        )
+        assert told is not None
+        assert (told.channel, told.text) == (
+            "telegram",
+            notice_text(school, texts.notice, RETENTION),
+        )
+        assert told.buttons == [["I agree", f"consent:{texts.notice.version}"]]
 
 
 async def test_a_notice_with_an_unknown_placeholder_changes_nothing(

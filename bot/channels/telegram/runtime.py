@@ -31,7 +31,7 @@ from bot.services.closure import ACTIVE, advance_due_closures, record_step
 from bot.services.digest import escalate, queue_digests
 from bot.services.dispatcher import Dispatcher
 from bot.services.moderation import Retention
-from bot.services.notices import current_notice
+from bot.services.notices import refresh_notices
 from bot.services.outbox import enqueue
 from bot.services.schools import EngineCache
 from bot.store.db import database_unreachable, transaction
@@ -312,31 +312,16 @@ class TelegramRuntime:
 
     async def refresh_notices(self) -> int:
         """Chats registered under an older notice get their school's current one, and members
-        agree anew.
-
-        The notice is the school's own (set in the admin pages, which post it at once) or the
-        one in config/texts, reworded there with a new version; consent to the old words does
-        not count as consent to the new ones.
-        """
-        assert self.handler is not None, "start() first"
-        actions: list[Action] = []
+        agree anew (``bot.services.notices.refresh_notices``): the notice is the school's own
+        (set in the admin pages, which post it at once) or the one in config/texts, reworded
+        there with a new version; consent to the old words does not count for the new ones."""
         async with transaction(self.sessions) as session:
-            schools = SchoolRepository(session)
-            for chat in await ChatRepository(session).registered(PLATFORM):
-                if chat.school_id is None:
-                    continue
-                school = await schools.get(chat.school_id)
-                version = current_notice(school, self.texts.notice).version
-                if chat.notice_version == version:
-                    continue
-                old, chat.notice_version = chat.notice_version, version
-                actions.append(self.handler.notice(chat, school))
-                await AuditRepository(session).record(
-                    "system", "chat.notice_updated", f"chat:{chat.id}", chat.school_id,
-                    old_version=old, new_version=version,
-                )  # fmt: skip
-        await perform(self.bot, actions, observe_only=self.observe_only)
-        return len(actions)
+            asked = await refresh_notices(
+                session, PLATFORM, self.texts.notice, self.retention, utcnow()
+            )
+        if asked:
+            self.wake_outbox()
+        return asked
 
     async def summarise_and_escalate(self, now: datetime) -> int:
         """Queue the daily digests that are due and re-send alerts nobody acknowledged."""

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.channels.whatsapp.answers import MAX_BODY
 from bot.channels.whatsapp.delivery import (
-    MAX_BODY,
     MAX_SMS,
     SMS,
     WHATSAPP,
