@@ -29,6 +29,8 @@ pytestmark = pytest.mark.anyio
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 EXAMPLES = 8
+RUN_LIMIT = 600
+"""Seconds the run may take (a minute or two here) before it is killed and the test fails."""
 # Operations that end the session the rest of the run uses (signing out; a new password, a reset
 # two-factor or signing out everywhere, when the generated id is the fuzzer's own account).
 EXCLUDED = r"^/api/auth/logout$|^/api/accounts/\{account_id\}/(password|two-factor/reset|sign-out)$"
@@ -78,7 +80,13 @@ async def test_no_input_causes_a_server_error(
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
-    output, _ = await process.communicate()
+    try:
+        async with asyncio.timeout(RUN_LIMIT):
+            output, _ = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        pytest.fail(f"schemathesis was still running after {RUN_LIMIT} s: killed")
     text = output.decode(errors="replace")
     assert process.returncode == 0, text[-12_000:]
     assert "operations" in text.lower()

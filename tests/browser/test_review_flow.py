@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from playwright.async_api import BrowserContext, Dialog, Page, expect
+from playwright.async_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
 from bot.store.db import transaction
@@ -27,7 +27,14 @@ from bot.store.models import (
 from tests.api.support import Sessions, an_account
 from tests.browser import telegram as fixtures
 from tests.browser.conftest import PHONE, Screenshot
-from tests.browser.support import fact, page_width, section, sign_in
+from tests.browser.support import (
+    fact,
+    on_a_phone,
+    page_width,
+    press_and_confirm,
+    section,
+    sign_in,
+)
 from tests.channels.telegram.support import (
     ABUSIVE,
     IN_HOURS,
@@ -128,8 +135,7 @@ async def test_a_flag_raised_in_the_chat_is_confirmed_as_a_breach(
     assert flag.status == FlagStatus.CONFIRMED
     assert flag.decided_by == f"user:{slt.id}"
 
-    on_phone = await phone.new_page()
-    await sign_in(on_phone, slt, steps_ahead=1)  # a code is good once: the next one
+    on_phone = await on_a_phone(phone, slt)  # signed in with the authenticator's next code
     for path, name in (("/flags", "flag-queue-phone"), (f"/flags/{flag.id}", "flag-detail-phone")):
         await on_phone.goto(path)
         assert await page_width(on_phone) <= PHONE["width"], f"{path} fits a phone's screen"
@@ -175,14 +181,7 @@ async def test_not_a_breach_needs_a_reason_and_shows_it(
 
 async def request_removal(page: Page) -> None:
     """Press "Request removal" and agree to the question it asks."""
-    questions: list[str] = []
-
-    async def answer(dialog: Dialog) -> None:
-        questions.append(dialog.message)
-        await dialog.accept()
-
-    page.once("dialog", answer)
-    await page.get_by_role("button", name="Request removal").click()
+    questions = await press_and_confirm(page, page.get_by_role("button", name="Request removal"))
     await expect(page.get_by_role("status")).to_have_text(
         "The bot is deleting the message from the chat."
     )

@@ -100,6 +100,8 @@ MAX_BODY = 1600
 WHATSAPP_WINDOW_SECONDS = 24 * 3600
 WEBHOOK_TIMEOUT = 5.0
 """Conversations webhooks have a maximum timeout of 5 seconds."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+"""Where the fake posts webhooks over a real connection (with no ``webhook_transport``)."""
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _CONVERSATION_SID = re.compile(r"^CH[0-9a-f]{32}$")
@@ -351,7 +353,8 @@ class FakeTwilioAPI:
     manager, and the Twilio end of the webhooks to our app.
 
     ``webhook_transport`` carries the webhooks: ``httpx.ASGITransport(app)`` to call an app in
-    this process, ``TlsTerminatingProxy(...)`` to go through a proxy, None for real connections.
+    this process, ``TlsTerminatingProxy(...)`` to go through a proxy, None for real connections,
+    which it makes only to loopback (127.0.0.1 or localhost): any other URL is refused.
     """
 
     def __init__(
@@ -1259,6 +1262,13 @@ class FakeTwilioAPI:
         self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
     ) -> httpx.Response:
         if self.webhook_transport is None:
+            host = httpx.URL(url).host
+            if host not in LOOPBACK_HOSTS:
+                raise RuntimeError(
+                    f"FakeTwilioAPI will not post a webhook to {url}: with no webhook_transport "
+                    "it connects only to loopback (127.0.0.1 or localhost), so that no test "
+                    "reaches the network; set webhook_transport (e.g. httpx.ASGITransport(app))"
+                )
             async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT) as client:
                 return await client.post(url, data=dict(params), headers=dict(headers))
         # Not closed: closing the client would close the test's transport with it.

@@ -64,3 +64,5 @@ async def test_a_query_cancelled_midway_releases_the_write_lock(
     finally:
         other.close()
     assert isinstance(cancelled.value, asyncio.CancelledError)
+    # Still held here, traceback and all (so the cursor too): the lock was released even so.
+    assert cancelled.value.__traceback__ is not None

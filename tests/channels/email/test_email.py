@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
-from email import message_from_bytes
-from email.message import Message
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -25,53 +20,24 @@ from bot.store.models import OutboxMessage, OutboxStatus
 from bot.texts import load_telegram_texts
 from tests.conftest import CONFIG_DIR, message
 from tests.factories import NOW, a_chat, a_member
+from tests.fakes.smtp import Inbox, smtp_inbox
 
 pytestmark = pytest.mark.anyio
 MAIL = frozenset({"telegram", "email"})  # the channels of an installation with e-mail
 RETENTION = Retention(metadata=timedelta(days=30), flags=timedelta(days=365))
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.received: list[Message] = []
-
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if address.endswith("@nowhere.invalid"):
-            return "550 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(  # noqa: N802
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
-        content = envelope.original_content or b""
-        self.received.append(message_from_bytes(content))
-        return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+DEAD_SERVER = "smtp://127.0.0.1:1"  # nothing listens on port 1
 
 
 @pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+def inbox() -> Iterator[Inbox]:
+    """A real SMTP server on loopback for the test: what it has received."""
+    with smtp_inbox() as received:
+        yield received
 
 
 async def test_a_high_severity_flag_is_emailed_to_slt_with_an_address(
-    sessions: async_sessionmaker[AsyncSession], engine: PolicyEngine, smtp: tuple[Inbox, int]
+    sessions: async_sessionmaker[AsyncSession], engine: PolicyEngine, inbox: Inbox
 ) -> None:
-    inbox, port = smtp
     texts = load_telegram_texts(CONFIG_DIR)
     async with transaction(sessions) as session:
         chat = await a_chat(session)
@@ -82,7 +48,7 @@ async def test_a_high_severity_flag_is_emailed_to_slt_with_an_address(
         assert checked.flag is not None
         alert = AlertContext(checked.flag, list(checked.flag.reasons), chat, member, rude.text)
         assert await alert_now(session, texts, alert, channels=MAIL) == 1  # nobody linked Telegram
-    sender = EmailSender(f"smtp://127.0.0.1:{port}", "schoolgate@peartree.example.sch.uk")
+    sender = EmailSender(inbox.url, "schoolgate@peartree.example.sch.uk")
     dispatcher = Dispatcher(sessions, {"email": sender})
     assert await dispatcher.deliver_due() == 1
     [mail] = inbox.received
@@ -99,19 +65,18 @@ async def test_a_high_severity_flag_is_emailed_to_slt_with_an_address(
 
 
 async def test_a_refused_address_fails_for_good_and_a_dead_server_is_retried(
-    smtp: tuple[Inbox, int],
+    inbox: Inbox,
 ) -> None:
-    _, port = smtp
     refused = OutboxMessage(
         idempotency_key="x", channel="email", recipient="someone@nowhere.invalid",
         purpose="alert", text="hello", buttons=[],
     )  # fmt: skip
     with pytest.raises(PermanentFailure, match="refused"):
-        await EmailSender(f"smtp://127.0.0.1:{port}", "a@b.example").send(refused)
+        await EmailSender(inbox.url, "a@b.example").send(refused)
     from bot.services.dispatcher import RetryLater
 
     with pytest.raises(RetryLater):
-        await EmailSender(f"smtp://127.0.0.1:{free_port()}", "a@b.example").send(refused)
+        await EmailSender(DEAD_SERVER, "a@b.example").send(refused)
 
 
 def test_a_bad_smtp_url_is_refused_clearly() -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.services.moderation import Retention
 from bot.services.registration import create_code
+from bot.services.staff_links import create_link_code
 from bot.store.db import transaction
 from bot.store.models import (
     AuditEvent,
@@ -28,6 +29,7 @@ from bot.store.models import (
     InboxItem,
     InboxStatus,
     School,
+    StaffMember,
     StoredMessage,
     utcnow,
 )
@@ -56,6 +58,9 @@ SCHOOL_STAMP = datetime(2026, 11, 1, tzinfo=UTC)
 PAT = tu.user(1001, "Pat", "Jones", username="pat_jones")  # a parent and group admin
 SAM = tu.user(1002, "Sam", "Reed")  # another parent
 OKAFOR = tu.user(2001, "David", "Okafor", username="mr_okafor")  # staff: @mr_okafor in the file
+ANITA = tu.user(7001, "Anita", "Patel", username="anita_patel")  # the head: SLT and DSL
+ANITA_PRIVATE = tu.private_chat(ANITA)
+SARAH = tu.user(7002, "Sarah", "Bennett")  # the business manager: SLT, not DSL
 YEAR3 = tu.group()
 YEAR4 = tu.group(-1001234567891, "Year 4 Parents")
 
@@ -66,14 +71,14 @@ HARMLESS = "what time is pick up on friday?"
 # -- waiting ---------------------------------------------------------------------------------
 
 
-async def wait_for(check: Callable[[], Awaitable[T | None]], what: str) -> T:
-    """Poll ``check`` until it returns something other than None (or fail after WAIT s)."""
+async def wait_for(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = WAIT) -> T:
+    """Poll ``check`` until it returns something other than None (or fail after ``timeout`` s)."""
     try:
-        async with asyncio.timeout(WAIT):
+        async with asyncio.timeout(timeout):
             while (found := await check()) is None:
                 await asyncio.sleep(0.01)
     except TimeoutError:
-        raise AssertionError(f"waited {WAIT}s for {what}") from None
+        raise AssertionError(f"waited {timeout}s for {what}") from None
     return found
 
 
@@ -159,6 +164,15 @@ async def messages_of(
 # -- arranging -------------------------------------------------------------------------------
 
 
+async def the_school(session: AsyncSession) -> School:
+    """The test school, seeded with its staff the first time a test asks for it."""
+    school = await session.scalar(select(School))
+    if school is None:
+        school = await a_school(session)
+        school.updated_at = SCHOOL_STAMP
+    return school
+
+
 async def a_school_with_code(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -167,11 +181,35 @@ async def a_school_with_code(
 ) -> str:
     """The test school in the database (seeded once per test) and a new registration code."""
     async with transaction(sessions) as session:
-        school = await session.scalar(select(School))
-        if school is None:
-            school = await a_school(session)
-            school.updated_at = SCHOOL_STAMP
+        school = await the_school(session)
         return await create_code(session, school, "Year 3", "test", valid_for, created or utcnow())
+
+
+async def link_staff(
+    api: FakeTelegramAPI,
+    sessions: async_sessionmaker[AsyncSession],
+    user: JSON,
+    name: str,
+) -> SentMessage:
+    """The school's staff member called ``name`` links their Telegram account (``user``): a link
+    code from the admin pages, sent as ``/link <code>`` in a private chat with the bot. Returns
+    the bot's answer there, once it has checked that it says they are linked."""
+    async with transaction(sessions) as session:
+        await the_school(session)
+        staff = await session.scalar(select(StaffMember).where(StaffMember.name == name))
+        assert staff is not None, f"no staff member called {name} in the school's file"
+        code = await create_link_code(session, staff, timedelta(hours=1), utcnow())
+    chat = tu.private_chat(user)
+    item = await deliver(api, sessions, tu.command(None, chat, user, f"/link {code}"))
+    assert item.status == InboxStatus.PROCESSED, item.error
+    [linked] = await sent_in(api, chat, 1)
+    assert (linked.text or "").startswith(f"Linked, {name}"), linked.text
+    return linked
+
+
+async def link_head(api: FakeTelegramAPI, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The head, Mrs Anita Patel (SLT and DSL), links Telegram (ANITA): her alerts come there."""
+    await link_staff(api, sessions, ANITA, "Mrs Anita Patel")
 
 
 async def register(

@@ -13,19 +13,22 @@ from bot.channels.telegram.delivery import DELETE, TelegramSender
 from bot.channels.telegram.runtime import TelegramRuntime
 from bot.services import review
 from bot.services.dispatcher import PermanentFailure
-from bot.services.staff_links import create_link_code
 from bot.store.db import transaction
-from bot.store.models import Flag, FlagStatus, OutboxMessage, StaffMember, utcnow
+from bot.store.models import Flag, FlagStatus, OutboxMessage, utcnow
 from bot.texts import TelegramTexts
 from tests.channels.telegram.support import (
     ABUSIVE,
+    ANITA,
+    ANITA_PRIVATE,
     IN_HOURS,
     SAM,
+    SARAH,
     YEAR3,
-    a_school_with_code,
     agree,
     audit_actions,
     deliver,
+    link_head,
+    link_staff,
     register,
     rows,
     sent_in,
@@ -38,23 +41,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("bot")]
 TG = frozenset({"telegram"})  # the channels of an installation without e-mail
 Sessions = async_sessionmaker[AsyncSession]
 
-ANITA = tu.user(7001, "Anita", "Patel", username="anita_patel")  # head: SLT and DSL
-ANITA_PRIVATE = tu.private_chat(ANITA)
 # Sunday 29 November 2026, 10:00 in London: outside working hours.
 SUNDAY = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
-
-
-async def link_head(api: FakeTelegramAPI, sessions: Sessions) -> None:
-    await a_school_with_code(sessions)  # seeds the school and its staff
-    async with transaction(sessions) as session:
-        head = await session.scalar(
-            select(StaffMember).where(StaffMember.name == "Mrs Anita Patel")
-        )
-        assert head is not None
-        code = await create_link_code(session, head, timedelta(hours=1), utcnow())
-    await deliver(api, sessions, tu.command(None, ANITA_PRIVATE, ANITA, f"/link {code}"))
-    [linked] = await sent_in(api, ANITA_PRIVATE, 1)
-    assert (linked.text or "").startswith("Linked, Mrs Anita Patel")
 
 
 async def an_alert(api: FakeTelegramAPI) -> SentMessage:
@@ -221,25 +209,11 @@ async def test_the_daily_digest_lists_open_medium_and_low_flags(
     assert len(api.sent_messages(ANITA_PRIVATE["id"])) == 2
 
 
-SARAH = tu.user(7002, "Sarah", "Bennett")  # the business manager: SLT, not DSL
-SARAH_PRIVATE = tu.private_chat(SARAH)
-
-
-async def link_bursar(api: FakeTelegramAPI, sessions: Sessions) -> None:
-    async with transaction(sessions) as session:
-        bursar = await session.scalar(
-            select(StaffMember).where(StaffMember.name == "Mrs Sarah Bennett")
-        )
-        assert bursar is not None
-        code = await create_link_code(session, bursar, timedelta(hours=1), utcnow())
-    await deliver(api, sessions, tu.command(None, SARAH_PRIVATE, SARAH, f"/link {code}"))
-
-
 async def test_only_the_dsl_acts_on_a_flag_escalated_to_them(
     api: FakeTelegramAPI, sessions: Sessions, texts: TelegramTexts
 ) -> None:
     await link_head(api, sessions)
-    await link_bursar(api, sessions)
+    await link_staff(api, sessions, SARAH, "Mrs Sarah Bennett")  # the bursar: SLT, not DSL
     notice = await register(api, sessions)
     await agree(api, sessions, notice, SAM)
     await deliver(api, sessions, tu.message(None, YEAR3, SAM, ABUSIVE, date=IN_HOURS))

@@ -4,7 +4,6 @@ its reminders and its retention."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,13 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.telegram.runtime import TelegramRuntime
 from bot.services.notices import publish_notice
 from bot.services.school_settings import save_settings, settings_of
-from bot.services.staff_links import create_link_code
 from bot.store.db import transaction
-from bot.store.models import Flag, OutboxMessage, School, StaffMember, StoredMessage, utcnow
+from bot.store.models import (
+    Flag,
+    InboxStatus,
+    OutboxMessage,
+    School,
+    StaffMember,
+    StoredMessage,
+    utcnow,
+)
 from bot.texts import TelegramTexts
 from tests.channels.telegram.conftest import StartBot
 from tests.channels.telegram.support import (
     ABUSIVE,
+    ANITA_PRIVATE,
     IN_HOURS,
     RETENTION,
     SAM,
@@ -30,6 +37,8 @@ from tests.channels.telegram.support import (
     chat_row,
     consent_button,
     deliver,
+    link_head,
+    messages_of,
     register,
     rows,
     sent_in,
@@ -41,8 +50,6 @@ from tests.fakes.telegram_api import FakeTelegramAPI
 pytestmark = pytest.mark.anyio
 Sessions = async_sessionmaker[AsyncSession]
 
-ANITA = tu.user(7001, "Anita", "Patel", username="anita_patel")  # head: SLT and DSL
-ANITA_PRIVATE = tu.private_chat(ANITA)
 MOAN = "honestly this school is a total shambles, worst school in the area"
 OWN_WORDS = "Peartree's own notice for {school}: we keep flagged messages {flag_days} days."
 # Sunday 29 November 2026, 10:00 in London: outside working hours.
@@ -55,18 +62,6 @@ async def choose(sessions: Sessions, **fields: object) -> None:
         school = await session.scalar(select(School))
         assert school is not None
         await save_settings(session, school, settings_of(school).changed(**fields), "test", "test")
-
-
-async def link_head(api: FakeTelegramAPI, sessions: Sessions) -> None:
-    await a_school_with_code(sessions)  # seeds the school and its staff
-    async with transaction(sessions) as session:
-        head = await session.scalar(
-            select(StaffMember).where(StaffMember.name == "Mrs Anita Patel")
-        )
-        assert head is not None
-        code = await create_link_code(session, head, timedelta(hours=1), utcnow())
-    await deliver(api, sessions, tu.command(None, ANITA_PRIVATE, ANITA, f"/link {code}"))
-    await sent_in(api, ANITA_PRIVATE, 1)
 
 
 async def queued(sessions: Sessions, purpose: str) -> list[OutboxMessage]:
@@ -96,8 +91,11 @@ async def test_a_new_notice_is_posted_and_old_consent_no_longer_counts(
     assert consent_button(posted.message) == f"consent:{version}"
     assert (await chat_row(sessions, YEAR3)).notice_version == version
 
-    await deliver(api, sessions, tu.message(None, YEAR3, SAM, ABUSIVE, date=IN_HOURS))
+    unconsented = await deliver(api, sessions, tu.message(None, YEAR3, SAM, ABUSIVE, date=IN_HOURS))
+    assert unconsented.status == InboxStatus.PROCESSED, unconsented.error  # handled, not crashed
     assert await rows(sessions, Flag) == []  # consent to the old words does not count
+    assert await messages_of(sessions, SAM) == []  # nor is the message checked and kept
+    assert (await chat_row(sessions, YEAR3)).unconsented_messages == 1  # only counted
     old_button = tu.callback_query(None, SAM, notice, consent_button(notice))
     await deliver(api, sessions, old_button)  # the old button shows the new notice again
     reshown = (await sent_in(api, YEAR3, 5))[4]
@@ -148,8 +146,13 @@ async def test_a_disabled_rule_raises_no_flag(
     notice = await register(api, sessions)
     await agree(api, sessions, notice, SAM)
     await choose(sessions, rules={"disrepute": {"enabled": False}})
-    await deliver(api, sessions, tu.message(None, YEAR3, SAM, MOAN, date=IN_HOURS))
+    sent = tu.message(None, YEAR3, SAM, MOAN, date=IN_HOURS)
+    item = await deliver(api, sessions, sent)
+    assert item.status == InboxStatus.PROCESSED, item.error  # handled, not crashed
     assert await rows(sessions, Flag) == []
+    [stored] = await messages_of(sessions, SAM)  # checked and recorded: only not flagged
+    assert stored.platform_message_id == str(sent["message"]["message_id"])
+    assert stored.text is None  # its words are kept only when it is flagged
 
 
 async def test_disrepute_set_to_alert_at_once_alerts_the_head(
@@ -177,7 +180,10 @@ async def test_staff_who_chose_email_get_no_telegram_alert(
     [flag] = await rows(sessions, Flag)
     assert flag.severity == "high"
     assert await queued(sessions, "alert") == []
-    await asyncio.sleep(0.2)  # nothing arrives
+    # The update is handled (and any alert queued with the flag, in its transaction), and the
+    # bot sends alerts only from the outbox: with nothing there for her, nothing can arrive.
+    to_her = str(ANITA_PRIVATE["id"])
+    assert [m for m in await rows(sessions, OutboxMessage) if m.recipient == to_her] == []
     assert len(api.sent_messages(ANITA_PRIVATE["id"])) == 1  # only "Linked"
 
 

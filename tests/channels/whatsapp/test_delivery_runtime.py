@@ -6,18 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -33,10 +28,12 @@ from bot.settings import Settings
 from bot.store.db import session_factory, transaction
 from bot.store.models import Chat, ChatMember, ChatStatus, OutboxStatus
 from bot.store.repositories.outbox import OutboxRepository
+from tests.channels.telegram.support import WAIT, wait_for
 from tests.conftest import ROOT, SCHOOL_FILE, message
 from tests.database import migrated_engine, sqlite_url
 from tests.factories import NOW, a_chat, a_member, a_school
 from tests.fakes import telegram_updates as tu
+from tests.fakes.smtp import Inbox, smtp_inbox
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.twilio_api import FakeTwilioAPI
 from tests.fakes.twilio_webhooks import (
@@ -55,29 +52,11 @@ MAIL_TO = "head@peartree.example.sch.uk"
 RETENTION = Retention(metadata=timedelta(days=30), flags=timedelta(days=365))
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.received: list[Message] = []
-
-    async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
-        self.received.append(message_from_bytes(envelope.original_content or b""))
-        return "250 Message accepted"
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, str]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, f"smtp://127.0.0.1:{port}"
-    finally:
-        controller.stop()
+def inbox() -> Iterator[Inbox]:
+    """A real SMTP server on loopback for the test: what it has received."""
+    with smtp_inbox() as received:
+        yield received
 
 
 @pytest.fixture
@@ -104,26 +83,35 @@ async def queue(sessions: Sessions, channel: str, recipient: str, text: str) -> 
         )  # fmt: skip
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.02)
+async def eventually(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    """Wait until ``check()`` is true; fail saying ``what`` did not happen after ``timeout`` s."""
+
+    async def met() -> bool | None:
+        return True if check() else None
+
+    await wait_for(met, what, timeout)
 
 
-async def all_sent(sessions: Sessions) -> bool:
-    async with sessions() as session:
-        counts = await OutboxRepository(session).counts()
-    return counts[OutboxStatus.SENT] > 0 and counts[OutboxStatus.PENDING] == 0
+async def all_sent(sessions: Sessions, timeout: float = WAIT) -> None:
+    """Wait until the outbox has sent something and has nothing left to send."""
+
+    async def done() -> bool | None:
+        async with sessions() as session:
+            counts = await OutboxRepository(session).counts()
+        return True if counts[OutboxStatus.SENT] > 0 and counts[OutboxStatus.PENDING] == 0 else None
+
+    await wait_for(done, "the outbox to send everything queued", timeout)
 
 
 async def test_email_is_delivered_with_telegram_off(
     sessions: Sessions,
     db_engine: AsyncEngine,
     engines: EngineCache,
-    smtp: tuple[Inbox, str],
+    inbox: Inbox,
 ) -> None:
-    inbox, url = smtp
-    settings = Settings(telegram_bot_token=None, smtp_url=SecretStr(url), school_file=SCHOOL_FILE)
+    settings = Settings(
+        telegram_bot_token=None, smtp_url=SecretStr(inbox.url), school_file=SCHOOL_FILE
+    )
     runtime = Runtime(settings, db_engine, sessions, engines)
     await runtime.start()
     try:
@@ -132,7 +120,7 @@ async def test_email_is_delivered_with_telegram_off(
         assert set(runtime.dispatcher.senders) == {"email"}
         await queue(sessions, "email", MAIL_TO, "Flag 7 needs a look.")
         runtime.wake_outbox()
-        await eventually(lambda: len(inbox.received) == 1)
+        await eventually(lambda: len(inbox.received) == 1, "the e-mail")
     finally:
         await runtime.stop()
     [mail] = inbox.received
@@ -143,15 +131,14 @@ async def test_email_is_delivered_with_telegram_off(
 async def test_one_dispatcher_delivers_telegram_email_and_whatsapp(
     sessions: Sessions,
     db_engine: AsyncEngine,
-    smtp: tuple[Inbox, str],
+    inbox: Inbox,
     twilio_api: FakeTwilioAPI,
 ) -> None:
-    inbox, url = smtp
     async with FakeTelegramAPI(token=TOKEN) as telegram_api:
         telegram_api.add_chat(tu.private_chat(STAFF))
         settings = Settings(
             telegram_bot_token=SecretStr(TOKEN), telegram_api_base_url=telegram_api.base_url,
-            smtp_url=SecretStr(url), school_file=SCHOOL_FILE, **twilio_settings(twilio_api),
+            smtp_url=SecretStr(inbox.url), school_file=SCHOOL_FILE, **twilio_settings(twilio_api),
         )  # fmt: skip
         runtime = Runtime.build(settings, db_engine)
         # Nothing connects before start: Twilio's aiohttp client needs the running loop.
@@ -175,10 +162,12 @@ async def test_one_dispatcher_delivers_telegram_email_and_whatsapp(
             await queue(runtime.sessions, "email", MAIL_TO, "By e-mail")
             await queue(runtime.sessions, "whatsapp-group", group.sid, "To the group")
             runtime.telegram.wake_outbox()  # as the Telegram runtime does after an update
-            await eventually(lambda: len(inbox.received) == 1)
-            await eventually(lambda: len(twilio_api.messages(group.sid)) == 1)
-            await eventually(lambda: len(telegram_api.sent_messages(STAFF["id"])) == 1)
-            await asyncio.wait_for(_until_all_sent(runtime.sessions), timeout=5)
+            await eventually(lambda: len(inbox.received) == 1, "the e-mail")
+            await eventually(lambda: len(twilio_api.messages(group.sid)) == 1, "the group message")
+            await eventually(
+                lambda: len(telegram_api.sent_messages(STAFF["id"])) == 1, "the Telegram message"
+            )
+            await all_sent(runtime.sessions)
         finally:
             await runtime.stop()
     assert runtime.twilio is None  # closed with the runtime
@@ -209,7 +198,7 @@ async def test_at_start_a_group_under_older_notice_words_is_asked_to_agree_again
     runtime = Runtime.build(settings, db_engine)
     await runtime.start()
     try:
-        await eventually(lambda: len(twilio_api.delivered_to(parent(1))) == 1)
+        await eventually(lambda: len(twilio_api.delivered_to(parent(1))) == 1, "the new notice")
     finally:
         await runtime.stop()
     [notice] = twilio_api.delivered_to(parent(1))
@@ -223,11 +212,6 @@ async def test_at_start_a_group_under_older_notice_words_is_asked_to_agree_again
         member = await session.get(ChatMember, becky.id)
         assert member is not None
         assert not await consent.has_consented(session, refreshed, member)
-
-
-async def _until_all_sent(sessions: Sessions) -> None:
-    while not await all_sent(sessions):
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize(
@@ -308,8 +292,10 @@ async def test_the_worker_command_delivers_whatsapp_without_telegram(
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            await eventually(lambda: len(twilio_api.messages(group.sid)) == 1, timeout=20)
-            await asyncio.wait_for(_until_all_sent(session_factory(engine)), timeout=10)
+            await eventually(
+                lambda: len(twilio_api.messages(group.sid)) == 1, "the worker's post", timeout=20
+            )
+            await all_sent(session_factory(engine), timeout=10)
         finally:
             worker.send_signal(signal.SIGINT)
             async with asyncio.timeout(10):

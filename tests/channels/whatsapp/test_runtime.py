@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.app import create_app
 from bot.channels.whatsapp.paths import INCOMING_PATH
 from bot.channels.whatsapp.runtime import WhatsAppRuntime
+from bot.runtime import Runtime
 from bot.services.schools import EngineCache
 from bot.settings import Settings
 from bot.texts import load_telegram_texts, load_whatsapp_texts
 from tests.channels.whatsapp.conftest import StartWhatsApp
-from tests.channels.whatsapp.support import RETENTION, Sessions
+from tests.channels.whatsapp.support import RETENTION, Sessions, WhatsApp
 from tests.conftest import CONFIG_DIR
 from tests.fakes import twilio_webhooks as tw
 from tests.fakes.twilio_api import FakeTwilioAPI
-from tests.fakes.twilio_webhooks import ACCOUNT_SID, AUTH_TOKEN, SCHOOL_WHATSAPP, parent
+from tests.fakes.twilio_webhooks import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    PUBLIC_BASE_URL,
+    SCHOOL_WHATSAPP,
+    parent,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -50,13 +60,33 @@ async def test_whatsapp_is_off_until_twilio_is_configured(
 
 
 async def test_webhooks_are_answered_503_until_started_and_after_stopping(
-    start_whatsapp: StartWhatsApp,
+    twilio: FakeTwilioAPI, db_engine: AsyncEngine, sessions: Sessions, engines: EngineCache
 ) -> None:
-    whatsapp = await start_whatsapp()
-    params = tw.incoming_message(parent(1), SCHOOL_WHATSAPP, "hello")
-    await whatsapp.runtime.stop()
+    settings = Settings(
+        telegram_bot_token=None, smtp_url=None, public_base_url=PUBLIC_BASE_URL,
+        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+        twilio_whatsapp_from=SCHOOL_WHATSAPP, twilio_api_base_url=twilio.base_url,
+    )  # fmt: skip
+    channel = build(settings, sessions, engines)
+    assert channel is not None
+    # As the app is built for the process; ASGITransport runs no lifespan, so nothing starts it.
+    app = create_app(
+        settings, runtime=Runtime(settings, db_engine, sessions, engines, whatsapp=channel)
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_BASE_URL) as client:
+        whatsapp = WhatsApp(twilio, channel, sessions, app, client)
+        params = tw.incoming_message(parent(1), SCHOOL_WHATSAPP, "hello")
 
-    assert (await whatsapp.post(INCOMING_PATH, params)).status_code == 503
+        assert (await whatsapp.post(INCOMING_PATH, params)).status_code == 503  # not started
+
+        await channel.start()
+        try:
+            assert (await whatsapp.post(INCOMING_PATH, params)).status_code == 200
+        finally:
+            await channel.stop()
+
+        assert (await whatsapp.post(INCOMING_PATH, params)).status_code == 503  # stopped
 
 
 async def test_a_failure_to_configure_twilios_webhooks_does_not_stop_the_channel(
