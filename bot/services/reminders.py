@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.policy import RuleId, Verdict
+from bot.policy import PolicyEngine, RuleId, Verdict
 from bot.policy.calendar import WorkingCalendar
 from bot.services.outbox import enqueue
-from bot.services.school_settings import SchoolSettings
-from bot.store.models import Chat, ChatMember, OutboxMessage
+from bot.services.school_settings import SchoolSettings, settings_of
+from bot.store.models import Chat, ChatMember, OutboxMessage, School
 from bot.texts import TelegramTexts
 
 TELEGRAM, WHATSAPP = "telegram", "whatsapp"
@@ -56,6 +56,32 @@ def when_back(calendar: WorkingCalendar, after: datetime) -> str:
     if (back.date() - local.date()).days < 7:
         return f"on {back:%A} at {clock}"
     return f"on {back:%A} {back.day} {back:%B} at {clock}"
+
+
+async def remind_sender(
+    session: AsyncSession,
+    texts: TelegramTexts,
+    engine: PolicyEngine,
+    chat: Chat,
+    member: ChatMember,
+    message_id: str,
+    verdict: Verdict,
+    *,
+    school: School,
+    sent_at: datetime,
+    every: timedelta,
+    now: datetime,
+) -> OutboxMessage | None:
+    """``remind`` for a message just checked by ``engine``: "out of hours" by the working
+    hours of the staff member it names (the school's, if it names none), and the school's
+    permitted platforms as the way to reach staff."""
+    contacted = [engine.school.directory.by_name(name) for name in verdict.contacted_staff]
+    calendar = engine.school.calendar_for(next((c for c in contacted if c), None))
+    return await remind(
+        session, texts, chat, member, message_id, verdict,
+        calendar=calendar, platforms=list(engine.school.config.permitted_platforms),
+        sent_at=sent_at, every=every, now=now, school=settings_of(school),
+    )  # fmt: skip
 
 
 async def remind(

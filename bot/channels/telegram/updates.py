@@ -24,8 +24,7 @@ from bot.services.alerts import ALERT_DATA, TELEGRAM_ONLY, AlertAction, AlertCon
 from bot.services.moderation import Retention, check_message
 from bot.services.notices import agree_button, current_notice, notice_text, retention_of
 from bot.services.registration import Outcome, register_chat
-from bot.services.reminders import remind
-from bot.services.school_settings import settings_of
+from bot.services.reminders import remind_sender
 from bot.services.schools import EngineCache
 from bot.services.staff_links import link_account, linked_staff
 from bot.store.models import Chat, ChatMember, ChatStatus, School
@@ -427,15 +426,9 @@ class TelegramUpdateHandler:
             alert = AlertContext(checked.flag, reasons, chat, member, neutral.text)
             await alert_now(session, self.texts, alert, channels=self.settings.alert_channels)
         if not (self.settings.observe_only or chat.observe_only) and not edited:
-            contacted = [
-                engine.school.directory.by_name(n) for n in checked.verdict.contacted_staff
-            ]
-            calendar = engine.school.calendar_for(next((c for c in contacted if c), None))
-            await remind(
-                session, self.texts, chat, member, neutral.id, checked.verdict,
-                calendar=calendar, platforms=list(engine.school.config.permitted_platforms),
-                sent_at=neutral.sent_at, every=self.settings.remind_every, now=now,
-                school=settings_of(school),
+            await remind_sender(
+                session, self.texts, engine, chat, member, neutral.id, checked.verdict,
+                school=school, sent_at=neutral.sent_at, every=self.settings.remind_every, now=now,
             )  # fmt: skip
         return []
 

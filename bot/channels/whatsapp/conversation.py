@@ -29,7 +29,7 @@ from bot.services.moderation import check_message
 from bot.services.notices import retention_of
 from bot.services.receipts import Answer
 from bot.services.registration import code_hash
-from bot.services.reminders import remind
+from bot.services.reminders import remind_sender
 from bot.services.school_settings import settings_of
 from bot.services.windows import record_inbound
 from bot.store.models import Chat, ChatMember, ChatStatus, School
@@ -242,14 +242,9 @@ class ConversationEvents:
         ):
             return HELD
         if not observe:
-            contacted = [
-                engine.school.directory.by_name(n) for n in checked.verdict.contacted_staff
-            ]
-            calendar = engine.school.calendar_for(next((c for c in contacted if c), None))
-            await remind(
-                session, self.context.bot_texts, chat, member, message.id, checked.verdict,
-                calendar=calendar, platforms=list(engine.school.config.permitted_platforms),
-                sent_at=now, every=settings.remind_every, now=now, school=settings_of(school),
+            await remind_sender(
+                session, self.context.bot_texts, engine, chat, member, message.id,
+                checked.verdict, school=school, sent_at=now, every=settings.remind_every, now=now,
             )  # fmt: skip
         name = member.display_name or self.texts.someone
         if message.text:
