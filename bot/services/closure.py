@@ -137,6 +137,29 @@ async def advance_due_closures(
     return moved
 
 
+def notice_key(closure: ChatClosure) -> str:
+    """The outbox key of the notice that tells a chat it is closing."""
+    return f"closure:{closure.id}:notice"
+
+
+async def post_closure_notice(
+    session: AsyncSession, closure: ChatClosure, chat: Chat, texts: TelegramTexts, now: datetime
+) -> None:
+    """The first step: queue the notice (why, when, and where parents may reach staff
+    instead) to everyone in the chat, and record it posted."""
+    school = await SchoolRepository(session).get(chat.school_id) if chat.school_id else None
+    platforms = " or ".join(school.config.get("permitted_platforms", [])) if school else ""
+    text = texts.closure_notice.format(
+        school=school.name if school else "The school", reason=closure.reason,
+        platforms=platforms, when=f"{closure.grace_until:%A %-d %B at %H:%M} (UTC)",
+    )  # fmt: skip
+    await enqueue(
+        session, key=notice_key(closure), channel=group_channel(chat),
+        recipient=chat.platform_chat_id, text=text, purpose="closure", school_id=chat.school_id,
+    )  # fmt: skip
+    await record_step(session, closure, chat, ClosureStatus.NOTICE_POSTED, now)
+
+
 async def record_step(
     session: AsyncSession,
     closure: ChatClosure,

@@ -27,7 +27,12 @@ from bot.channels.telegram.delivery import CHANNEL, TelegramSender, telegram_bot
 from bot.channels.telegram.updates import PLATFORM, HandlerSettings, TelegramUpdateHandler
 from bot.periodic import repeat
 from bot.services.alerts import TELEGRAM_ONLY, audience, notify
-from bot.services.closure import ACTIVE, advance_due_closures, record_step
+from bot.services.closure import (
+    ACTIVE,
+    advance_due_closures,
+    post_closure_notice,
+    record_step,
+)
 from bot.services.digest import escalate, queue_digests
 from bot.services.dispatcher import Dispatcher
 from bot.services.moderation import Retention
@@ -39,7 +44,6 @@ from bot.store.models import Chat, ChatClosure, ClosureStatus, InboxStatus, utcn
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ChatRepository
 from bot.store.repositories.inbox import InboxRepository
-from bot.store.repositories.schools import SchoolRepository
 from bot.texts import TelegramTexts
 
 # PTB 22 warns when it builds RetryAfter (a 429) unless durations are timedeltas: opt in now.
@@ -352,21 +356,9 @@ class TelegramRuntime:
             chat = await session.get(Chat, closure.chat_id) if closure else None
             if closure is None or chat is None or closure.status not in ACTIVE:
                 return 0
-            school = await SchoolRepository(session).get(chat.school_id or 0)
-            school_name = school.name if school else "The school"
-            platforms = " or ".join(school.config.get("permitted_platforms", [])) if school else ""
             telegram_chat = int(chat.platform_chat_id)
             if closure.status == ClosureStatus.REQUESTED:
-                text = self.texts.closure_notice.format(
-                    school=school_name, reason=closure.reason, platforms=platforms,
-                    when=f"{closure.grace_until:%A %-d %B at %H:%M} (UTC)",
-                )  # fmt: skip
-                await enqueue(
-                    session, key=f"closure:{closure.id}:notice", channel="telegram",
-                    recipient=chat.platform_chat_id, text=text, purpose="closure",
-                    school_id=chat.school_id,
-                )  # fmt: skip
-                await record_step(session, closure, chat, ClosureStatus.NOTICE_POSTED, now)
+                await post_closure_notice(session, closure, chat, self.texts, now)
             elif closure.status == ClosureStatus.NOTICE_POSTED:
                 me = await self.bot.get_chat_member(telegram_chat, self.bot.bot.id)
                 if getattr(me, "can_restrict_members", False):

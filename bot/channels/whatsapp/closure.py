@@ -16,7 +16,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.whatsapp.delivery import WHATSAPP_GROUP
 from bot.channels.whatsapp.twilio_client import (
     CONVERSATION_CLOSED,
     NOT_FOUND,
@@ -24,12 +23,16 @@ from bot.channels.whatsapp.twilio_client import (
     WhatsAppApi,
 )
 from bot.periodic import repeat
-from bot.services.closure import ACTIVE, advance_due_closures, record_step
-from bot.services.outbox import enqueue
+from bot.services.closure import (
+    ACTIVE,
+    advance_due_closures,
+    notice_key,
+    post_closure_notice,
+    record_step,
+)
 from bot.store.db import transaction
 from bot.store.models import Chat, ChatClosure, ClosureStatus, OutboxStatus, utcnow
 from bot.store.repositories.outbox import OutboxRepository
-from bot.store.repositories.schools import SchoolRepository
 from bot.texts import TelegramTexts
 
 log = logging.getLogger(__name__)
@@ -38,10 +41,6 @@ PLATFORM = "whatsapp"
 SWEEP_EVERY = 30.0
 """Seconds between looks for closures with a step to take."""
 UNDELIVERED = (OutboxStatus.PENDING, OutboxStatus.SENDING)
-
-
-def notice_key(closure: ChatClosure) -> str:
-    return f"closure:{closure.id}:notice"
 
 
 class WhatsAppClosures:
@@ -77,8 +76,7 @@ class WhatsAppClosures:
             if closure is None or chat is None or closure.status not in ACTIVE:
                 return 0
             if closure.status == ClosureStatus.REQUESTED:
-                await self._post_notice(session, closure, chat)
-                await record_step(session, closure, chat, ClosureStatus.NOTICE_POSTED, now)
+                await post_closure_notice(session, closure, chat, self.texts, now)
                 return 1
             notice = await OutboxRepository(session).by_key(notice_key(closure))
             if notice is not None and notice.status in UNDELIVERED:
@@ -88,19 +86,6 @@ class WhatsAppClosures:
                 await record_step(session, closure, chat, ClosureStatus.LOCKED, now, problem)
             await record_step(session, closure, chat, ClosureStatus.CLOSED, now)
         return 1
-
-    async def _post_notice(self, session: AsyncSession, closure: ChatClosure, chat: Chat) -> None:
-        school = await SchoolRepository(session).get(chat.school_id or 0)
-        platforms = " or ".join(school.config.get("permitted_platforms", [])) if school else ""
-        text = self.texts.closure_notice.format(
-            school=school.name if school else "The school", reason=closure.reason,
-            platforms=platforms, when=f"{closure.grace_until:%A %-d %B at %H:%M} (UTC)",
-        )  # fmt: skip
-        await enqueue(
-            session, key=notice_key(closure), channel=WHATSAPP_GROUP,
-            recipient=chat.platform_chat_id, text=text, purpose="closure",
-            school_id=chat.school_id,
-        )  # fmt: skip
 
     async def _close(self, conversation_sid: str) -> str | None:
         """Close the conversation on Twilio; what was odd about it, if anything. Raises
