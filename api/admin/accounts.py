@@ -14,14 +14,13 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from api.admin.deps import DbSession, SignedIn, requires
+from api.admin.deps import DbSession, SignedIn, requires, school_of
 from api.admin.templating import redirect, render
 from bot.errors import NotFoundError
 from bot.services import accounts, user_sessions
 from bot.services.access import ROLE_LABELS, Permission
-from bot.store.models import MAX_ID, School, User, UserRole, utcnow
+from bot.store.models import MAX_ID, User, UserRole, utcnow
 from bot.store.repositories.accounts import UserRepository
-from bot.store.repositories.schools import SchoolRepository
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/accounts", tags=["accounts"])
@@ -77,17 +76,10 @@ async def _account(db: DbSession, admin: SignedIn, account_id: AccountId) -> Use
     return found
 
 
-async def _school(db: DbSession, admin: SignedIn) -> School:
-    school = await SchoolRepository(db).get(admin.school_id)
-    if school is None:
-        raise NotFoundError("Your school is not in the database.")
-    return school
-
-
 async def _create(db: DbSession, admin: SignedIn, new: NewAccount) -> tuple[User, str]:
     password = accounts.temporary_password()
     user = await accounts.create_user(
-        db, await _school(db, admin), email=new.email, name=new.name, role=new.role,
+        db, await school_of(db, admin), email=new.email, name=new.name, role=new.role,
         password=password, actor=admin.actor, now=utcnow(),
     )  # fmt: skip
     return user, password

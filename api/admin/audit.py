@@ -15,22 +15,21 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from api.admin.deps import DbSession, SignedIn, requires
+from api.admin.deps import DbSession, SignedIn, requires, school_of
 from api.admin.templating import render
 from bot.errors import BadInputError
 from bot.services import audit_log
 from bot.services.access import Permission
 from bot.services.audit_log import LogEntry, LogPage, LogQuery
-from bot.services.reports import school_for, school_zone
-from bot.store.models import School
+from bot.services.schools import school_zone
+from bot.store.models import MAX_ID, School
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["audit"])
 
 Viewer = Annotated[SignedIn, requires(Permission.VIEW_AUDIT)]
-LARGEST_ID = 2**31 - 1
-"""Ids are 32-bit integers in PostgreSQL: a larger one is refused, not sent to the database."""
-Before = Annotated[int | None, Query(ge=1, le=LARGEST_ID, description="Events older than this id")]
+# Ids are 32-bit integers in PostgreSQL: a larger one is refused, not sent to the database.
+Before = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Events older than this id")]
 Actor = Annotated[str, Query(max_length=100, description='e.g. "user:12" or "system"')]
 Action = Annotated[str, Query(max_length=64, description='An action or its start, e.g. "flag."')]
 Subject = Annotated[str, Query(max_length=100, description='e.g. "flag:12"')]
@@ -82,7 +81,7 @@ async def audit_page(
         until=_day(date_to, "to"),
         before=before,
     )
-    school = await school_for(db, user.school_id)
+    school = await school_of(db, user)
     log = await _page(db, user, school, wanted)
     chosen = {name: value for name, value in filters.items() if value}
     actors = await audit_log.actor_choices(db, user.school_id)
@@ -161,7 +160,7 @@ async def api_audit(
         actor=actor.strip() or None, action=action.strip() or None,
         subject=subject.strip() or None, since=date_from, until=date_to, before=before,
     )  # fmt: skip
-    log = await _page(db, user, await school_for(db, user.school_id), wanted)
+    log = await _page(db, user, await school_of(db, user), wanted)
     return AuditPageOut(
         events=[AuditEventOut.of(entry) for entry in log.entries], older_than=log.older_than
     )

@@ -7,19 +7,24 @@ new join code, and inviting a parent by number. Without it those routes answer 4
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import lru_cache
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from api.admin.deps import DbSession, SignedIn, requires, runtime_of
+from api.admin.deps import (
+    DbSession,
+    SignedIn,
+    requires,
+    runtime_of,
+    school_of,
+    wake_outbox_after_commit,
+)
 from api.admin.templating import redirect, render
 from bot.channels.whatsapp.runtime import WhatsAppRuntime
 from bot.channels.whatsapp.twilio_client import WHATSAPP_PREFIX, WhatsAppApi
-from bot.errors import ConflictError, NotFoundError
+from bot.errors import ConflictError
 from bot.services import chat_admin, closure
 from bot.services.access import Permission
 from bot.services.chat_admin import ChatDetail, ChatOverview, CodeState, GroupFacts
@@ -30,11 +35,8 @@ from bot.store.models import (
     ChatStatus,
     ClosureStatus,
     RegistrationCode,
-    School,
     utcnow,
 )
-from bot.store.repositories.schools import SchoolRepository
-from bot.texts import TelegramTexts, load_telegram_texts
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/chats", tags=["chats"])
@@ -71,19 +73,6 @@ def how_to_register(code: str) -> str:
     )
 
 
-@lru_cache(maxsize=4)
-def _texts_in(config_dir: FilePath) -> TelegramTexts:
-    return load_telegram_texts(config_dir)
-
-
-def telegram_texts(request: Request) -> TelegramTexts:
-    """The texts the bot speaks with (those it was started with, if it runs in this process)."""
-    runtime = runtime_of(request)
-    if runtime.telegram is not None:
-        return runtime.telegram.texts
-    return _texts_in(runtime.settings.config_dir)
-
-
 def whatsapp_of(request: Request) -> WhatsAppRuntime | None:
     """The WhatsApp channel, when Twilio is configured."""
     return runtime_of(request).whatsapp
@@ -107,13 +96,6 @@ def _twilio(channel: WhatsAppRuntime) -> WhatsAppApi:
 
 def school_number(channel: WhatsAppRuntime) -> str:
     return chat_admin.display_number(channel.settings.whatsapp_from)
-
-
-async def _school(db: DbSession, user: SignedIn) -> School:
-    school = await SchoolRepository(db).get(user.school_id)
-    if school is None:
-        raise NotFoundError("Your school is not in the database.")
-    return school
 
 
 # -- JSON models -----------------------------------------------------------------------------
@@ -332,7 +314,7 @@ async def _new_code(request: Request, db: DbSession, user: SignedIn, class_name:
     valid_for = timedelta(hours=runtime_of(request).settings.registration_code_hours)
     now = utcnow()
     code = await chat_admin.new_code(
-        db, await _school(db, user), class_name, user.actor, valid_for, now
+        db, await school_of(db, user), class_name, user.actor, valid_for, now
     )
     return NewCodeOut(
         code=code, class_name=class_name.strip(), expires_at=now + valid_for,
@@ -342,8 +324,7 @@ async def _new_code(request: Request, db: DbSession, user: SignedIn, class_name:
 
 async def _close(db: DbSession, user: SignedIn, chat_id: int, body: CloseIn) -> ChatClosure:
     chat = await chat_admin.chat_of_school(db, user.school_id, chat_id)
-    if chat_admin.is_report_line(chat):
-        raise ConflictError("The report line is not a chat: there is nothing to close.")
+    # The report line is refused (409) by request_closure itself.
     return await closure.request_closure(
         db, chat, body.reason, user.user.name, timedelta(hours=body.grace_hours), utcnow(),
         actor=user.actor,
@@ -353,7 +334,7 @@ async def _close(db: DbSession, user: SignedIn, chat_id: int, body: CloseIn) -> 
 async def _cancel(request: Request, db: DbSession, user: SignedIn, chat_id: int) -> ChatClosure:
     chat = await chat_admin.chat_of_school(db, user.school_id, chat_id)
     return await closure.cancel_closure(
-        db, chat, user.user.name, utcnow(), texts=telegram_texts(request), actor=user.actor
+        db, chat, user.user.name, utcnow(), texts=runtime_of(request).texts, actor=user.actor
     )
 
 
@@ -362,7 +343,7 @@ async def _new_group(
 ) -> NewGroupOut:
     channel = _whatsapp(request)
     made = await chat_admin.create_whatsapp_group(
-        db, _twilio(channel), await _school(db, user), class_name, actor=user.actor,
+        db, _twilio(channel), await school_of(db, user), class_name, actor=user.actor,
         notice=channel.bot_texts.notice, now=utcnow(),
     )  # fmt: skip
     number = school_number(channel)
@@ -392,7 +373,7 @@ async def _invite(
     chat = await chat_admin.chat_of_school(db, user.school_id, chat_id)
     channel = _whatsapp(request)
     invited = await chat_admin.invite_parent(
-        db, chat, await _school(db, user), number, actor=user.actor, texts=channel.texts,
+        db, chat, await school_of(db, user), number, actor=user.actor, texts=channel.texts,
         now=utcnow(),
     )  # fmt: skip
     shown = invited.address.removeprefix(WHATSAPP_PREFIX)
@@ -401,17 +382,6 @@ async def _invite(
         message=f"Invitation on its way to {chat_admin.display_number(shown)}: they join "
         f"{chat.title} by replying JOIN, then AGREE to the notice.",
     )  # fmt: skip
-
-
-def _wake_outbox(request: Request, background: BackgroundTasks) -> None:
-    """Send what was queued once it is committed (after the response; the dispatcher also
-    looks by itself every second)."""
-    runtime = runtime_of(request)
-
-    async def wake() -> None:  # on the event loop: a plain function would run in a thread
-        runtime.wake_outbox()
-
-    background.add_task(wake)
 
 
 # -- pages ------------------------------------------------------------------------------------
@@ -499,7 +469,7 @@ async def invite_page(
     number: Annotated[str, Form(min_length=1, max_length=MAX_NUMBER, pattern=PLAIN)],
 ) -> Response:
     invited = await _invite(request, db, user, chat_id, number)
-    _wake_outbox(request, background)
+    wake_outbox_after_commit(request, background)
     return redirect(request, f"/chats/{chat_id}", invited.message)
 
 
@@ -540,8 +510,11 @@ async def close_page(
 
 
 @pages.post("/chats/{chat_id}/closure/cancel")
-async def cancel_page(request: Request, db: DbSession, user: Closing, chat_id: ChatId) -> Response:
+async def cancel_page(
+    request: Request, background: BackgroundTasks, db: DbSession, user: Closing, chat_id: ChatId
+) -> Response:
     cancelled = await _cancel(request, db, user, chat_id)
+    wake_outbox_after_commit(request, background)  # the word that the closure is withdrawn
     told = " The chat is told it is withdrawn." if cancelled.notice_at else ""
     return redirect(request, f"/chats/{chat_id}", f"The closure is cancelled.{told}")
 
@@ -609,10 +582,12 @@ async def request_closure(
 
 @api.delete("/{chat_id}/closure", responses={**NOT_FOUND, **CONFLICT})
 async def cancel_closure(
-    chat_id: ChatId, request: Request, db: DbSession, user: Closing
+    chat_id: ChatId, request: Request, background: BackgroundTasks, db: DbSession, user: Closing
 ) -> ClosureOut:
     """Stop the closure under way; the chat is told if it was told of the closure."""
-    return _closure(await _cancel(request, db, user, chat_id))
+    cancelled = await _cancel(request, db, user, chat_id)
+    wake_outbox_after_commit(request, background)  # the word that the closure is withdrawn
+    return _closure(cancelled)
 
 
 @api.post("/{chat_id}/join-code", status_code=201, responses={**NOT_FOUND, **WHATSAPP_ERRORS})
@@ -641,5 +616,5 @@ async def invite_to_group(
     approved template outside WhatsApp's 24-hour window) and join by replying JOIN, then
     AGREE to the notice."""
     invited = await _invite(request, db, user, chat_id, body.number)
-    _wake_outbox(request, background)
+    wake_outbox_after_commit(request, background)
     return invited

@@ -13,18 +13,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.admin.charts import Series, StackedBars, colour_for, legend, share_bar, stacked_bars
-from api.admin.deps import CurrentUser, DbSession, SignedIn, requires
+from api.admin.deps import CurrentUser, DbSession, SignedIn, requires, school_of
 from api.admin.templating import home_path, redirect, render
 from bot.policy.rules import RULE_ORDER
-from bot.services import dashboard, reports
+from bot.services import dashboard
 from bot.services.access import Permission
 from bot.services.dashboard import Dashboard, WeeklyFlags
-from bot.services.reports import (
-    duration_text,
-    rule_key,
-    rule_label,
-    school_zone,
-)
+from bot.services.reports import duration_text, rule_key, rule_label
+from bot.services.schools import school_zone
 from bot.store.models import School, utcnow
 
 pages = APIRouter(include_in_schema=False)
@@ -60,7 +56,7 @@ async def _dashboard(db: DbSession, user: SignedIn, school: School) -> Dashboard
 async def dashboard_page(request: Request, db: DbSession, user: CurrentUser) -> Response:
     if not user.can(Permission.VIEW_DASHBOARD):
         return redirect(request, home_path(user))
-    school = await reports.school_for(db, user.school_id)
+    school = await school_of(db, user)
     board = await _dashboard(db, user, school)
     chart = weekly_chart(board.weekly)
     return render(
@@ -87,5 +83,6 @@ async def api_dashboard(
 ) -> Dashboard:
     """The dashboard's figures as the signed-in person may see them: open flags by severity
     (safeguarding ones only for the DSL), flags by rule for each of the last 12 weeks, consent
-    in each chat, and high-severity alerts nobody has acknowledged (listed for reviewers)."""
-    return await _dashboard(db, user, await reports.school_for(db, user.school_id))
+    in each chat, and the alerts sent at once that nobody has acknowledged (listed for
+    reviewers)."""
+    return await _dashboard(db, user, await school_of(db, user))

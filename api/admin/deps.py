@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import NotAllowedError, SignInRequiredError
+from bot.errors import NotAllowedError, NotFoundError, SignInRequiredError
 from bot.runtime import Runtime
 from bot.services import user_sessions
 from bot.services.access import Permission, permissions_of
@@ -29,7 +29,8 @@ from bot.services.accounts import Throttle
 from bot.services.user_sessions import SessionPolicy
 from bot.settings import Settings
 from bot.store.db import transaction
-from bot.store.models import SessionStage, User, UserRole, UserSession, utcnow
+from bot.store.models import School, SessionStage, User, UserRole, UserSession, utcnow
+from bot.store.repositories.schools import SchoolRepository
 
 SESSION_COOKIE = "sg_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -41,6 +42,17 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+def wake_outbox_after_commit(request: Request, background: BackgroundTasks) -> None:
+    """Have the outbox send what the route queued, once the request's transaction commits: a
+    wake before then finds nothing to send (the dispatcher also looks every second)."""
+    runtime = runtime_of(request)
+
+    async def wake() -> None:  # on the event loop: a plain function would run in a thread
+        runtime.wake_outbox()
+
+    background.add_task(wake)
 
 
 def settings_of(request: Request) -> Settings:
@@ -145,6 +157,14 @@ async def signed_in(request: Request, db: DbSession) -> SignedIn:
 
 
 CurrentUser = Annotated[SignedIn, Depends(signed_in)]
+
+
+async def school_of(db: AsyncSession, user: SignedIn) -> School:
+    """The signed-in person's school."""
+    school = await SchoolRepository(db).get(user.school_id)
+    if school is None:
+        raise NotFoundError("Your school is not in the database.")
+    return school
 
 
 def requires(*needed: Permission) -> Any:

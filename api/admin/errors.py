@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from api.admin.templating import render
+from api.admin.templating import render, safe_next
 from bot.errors import SchoolgateError, SignInRequiredError
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,11 @@ def _page(request: Request, status: int, message: str) -> Response:
 def _came_from(request: Request) -> str | None:
     """The page on this site the person came from (a form's page), to offer the way back."""
     referer = urlsplit(request.headers.get("referer", ""))
-    if referer.netloc != request.url.netloc or not referer.path.startswith("/"):
+    if referer.netloc != request.url.netloc:
         return None
-    back = referer.path + (f"?{referer.query}" if referer.query else "")
-    return back if back != request.url.path else None
+    # The host matches, yet a path like //evil.com/x would still be a link off the site.
+    back = safe_next(referer.path + (f"?{referer.query}" if referer.query else ""), default="")
+    return back if back and back != request.url.path else None
 
 
 def install(app: FastAPI) -> None:

@@ -16,13 +16,20 @@ from fastapi import APIRouter, BackgroundTasks, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.admin.deps import DbSession, SignedIn, requires, runtime_of
+from api.admin.deps import (
+    DbSession,
+    SignedIn,
+    requires,
+    runtime_of,
+    school_of,
+    wake_outbox_after_commit,
+)
 from api.admin.templating import redirect, render
-from bot.errors import NotFoundError
 from bot.policy.rules import RuleId
 from bot.services import review
 from bot.services.access import Permission
 from bot.services.review import Decision, Outcome, Step
+from bot.services.schools import day_bounds, school_zone
 from bot.store.models import (
     MAX_ID,
     Chat,
@@ -37,7 +44,6 @@ from bot.store.models import (
 )
 from bot.store.repositories.chats import ChatRepository
 from bot.store.repositories.flags import FlagQuery
-from bot.store.repositories.schools import SchoolRepository
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["flags"])
@@ -156,17 +162,8 @@ def _summary(flag: Flag, chat: Chat, sender: ChatMember) -> FlagSummary:
     )  # fmt: skip
 
 
-async def _school(db: DbSession, user: SignedIn) -> School:
-    school = await SchoolRepository(db).get(user.school_id)
-    if school is None:
-        raise NotFoundError("Your school is not in the database.")
-    return school
-
-
 async def _queue(db: DbSession, user: SignedIn, school: School, filters: QueueFilters) -> FlagQueue:
-    since, before = review.day_bounds(
-        review.school_zone(school), filters.date_from, filters.date_to
-    )
+    since, before = day_bounds(school_zone(school), filters.date_from, filters.date_to)
     wanted = FlagQuery(
         school_id=user.school_id, with_safeguarding=user.can(Permission.VIEW_SAFEGUARDING),
         rule=filters.rule, severity=filters.severity, chat_id=filters.chat,
@@ -186,7 +183,7 @@ async def queue_page(
     user: Reviewing,
     filters: Annotated[QueueFilters, Query()],
 ) -> HTMLResponse:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     listing = await _queue(db, user, school, filters)
     chats = await ChatRepository(db).for_school(user.school_id)
     return render(
@@ -194,7 +191,7 @@ async def queue_page(
         {
             "listing": listing, "filters": filters, "chats": chats, "rules": list(RuleId),
             "status_labels": STATUS_LABELS, "source_labels": SOURCE_LABELS,
-            "zone": review.school_zone(school),
+            "zone": school_zone(school),
         },
         user=user,
     )  # fmt: skip
@@ -207,7 +204,7 @@ async def queue_json(
     """Your school's flags, newest first, 50 a page, filtered by rule, severity, chat, status,
     source (in a chat, or reported to the school's WhatsApp number) and the school's local
     dates. No message words: open a flag for those."""
-    return await _queue(db, user, await _school(db, user), filters)
+    return await _queue(db, user, await school_of(db, user), filters)
 
 
 # -- one flag --------------------------------------------------------------------------------
@@ -324,11 +321,11 @@ def _detail(seen: review.Examined) -> FlagDetail:
 @pages.get("/flags/{flag_id}")
 async def flag_page(request: Request, db: DbSession, user: Reviewing, flag_id: FlagId) -> Response:
     seen = await _examine(db, user, flag_id, "page")
-    school = await _school(db, user)
+    school = await school_of(db, user)
     return render(
         request, "flags/detail.html",
         {
-            "flag": _detail(seen), "zone": review.school_zone(school), "Decision": Decision,
+            "flag": _detail(seen), "zone": school_zone(school), "Decision": Decision,
             "Step": Step, "FlagStatus": FlagStatus, "max_note": MAX_NOTE, "history": HISTORY,
             "outcomes": OUTCOMES, "acts_on_sender": review.acts_on_sender(seen.case),
             "not_the_author": review.NOT_THE_AUTHOR, "platform": seen.case.chat.platform,
@@ -412,17 +409,6 @@ def _acted_message(step: Step, outcome: Outcome, case: review.Case) -> str:
     return "The sender has been asked to delete it: the bot cannot delete it itself."
 
 
-def _wake_outbox(request: Request, background: BackgroundTasks) -> None:
-    """Deliver what was queued once it is committed (after the response; the dispatcher
-    also looks every second by itself)."""
-    runtime = runtime_of(request)
-
-    async def wake() -> None:  # on the event loop: a plain function would run in a thread
-        runtime.wake_outbox()
-
-    background.add_task(wake)
-
-
 async def _decide(
     request: Request, db: DbSession, user: SignedIn, flag_id: int, body: DecisionIn
 ) -> tuple[review.Case, review.Decided]:
@@ -456,7 +442,7 @@ async def decision_form(
     case, decided = await _decide(
         request, db, user, flag_id, DecisionIn(decision=decision, note=note)
     )
-    _wake_outbox(request, background)
+    wake_outbox_after_commit(request, background)
     message = _decided_message(decision, decided)
     if case.flag.safeguarding and not user.can(Permission.VIEW_SAFEGUARDING):
         return redirect(request, "/flags", f"Flag {flag_id}: {message} Only the DSL sees it now.")
@@ -473,7 +459,7 @@ async def action_form(
     action: Annotated[Step, Form()],
 ) -> Response:
     case, outcome = await _act(request, db, user, flag_id, action)
-    _wake_outbox(request, background)
+    wake_outbox_after_commit(request, background)
     message = _acted_message(action, outcome, case)
     return redirect(request, f"/flags/{flag_id}", message)
 
@@ -494,7 +480,7 @@ async def decision_json(
     the DSL (only the DSL sees the flag afterwards). A decision the flag already stands by
     changes nothing; deciding differently later is allowed, and audited."""
     case, decided = await _decide(request, db, user, flag_id, body)
-    _wake_outbox(request, background)
+    wake_outbox_after_commit(request, background)
     return DecisionOut(
         flag=_summary(case.flag, case.chat, case.sender), changed=decided.changed,
         dsl_alerts=decided.alerted, message=_decided_message(body.decision, decided),
@@ -517,6 +503,6 @@ async def action_json(
     the sender is asked to: always on WhatsApp), or ask the sender to a meeting. Not for a
     report (409): its author is not known."""
     case, outcome = await _act(request, db, user, flag_id, body.action)
-    _wake_outbox(request, background)
+    wake_outbox_after_commit(request, background)
     message = _acted_message(body.action, outcome, case)
     return ActionOut(action=body.action, outcome=outcome, message=message)

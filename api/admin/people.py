@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api.admin.chats import PLAIN, ConsentOut
-from api.admin.deps import DbSession, SignedIn, requires, runtime_of
+from api.admin.deps import DbSession, SignedIn, requires, runtime_of, school_of
 from api.admin.templating import redirect, render
-from bot.errors import BadInputError, NotFoundError
+from bot.errors import BadInputError
 from bot.policy.school import WEEKDAYS
 from bot.services import people, staff_admin
 from bot.services.access import Permission
@@ -28,8 +28,7 @@ from bot.services.staff_admin import (
     StaffInputError,
     StaffView,
 )
-from bot.store.models import MAX_ID, School, utcnow
-from bot.store.repositories.schools import SchoolRepository
+from bot.store.models import MAX_ID, utcnow
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/people", tags=["people"])
@@ -60,13 +59,6 @@ LINK_HOW = (
     "In Telegram, open a private chat with the bot, press Start, and send: /link {code}. "
     "Alerts for the school then come to that chat."
 )
-
-
-async def _school(db: DbSession, user: SignedIn) -> School:
-    school = await SchoolRepository(db).get(user.school_id)
-    if school is None:
-        raise NotFoundError("Your school is not in the database.")
-    return school
 
 
 def _channels(request: Request) -> frozenset[str]:
@@ -295,7 +287,7 @@ def _staff_page(
 
 @pages.get("/people")
 async def people_page(request: Request, db: DbSession, user: Viewing) -> HTMLResponse:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     return render(
         request, "people/index.html",
         {"staff": await staff_admin.staff_list(db, school, channels=_channels(request)),
@@ -315,7 +307,7 @@ async def add_staff_page(
     request: Request, db: DbSession, user: ManagingStaff, form: Annotated[StaffForm, Form()]
 ) -> Response:
     try:
-        row = await staff_admin.add(db, await _school(db, user), form.details(), user.actor)
+        row = await staff_admin.add(db, await school_of(db, user), form.details(), user.actor)
     except StaffInputError as error:
         # Shown again as typed, with the problems beside their fields.
         values = form.model_dump()
@@ -328,7 +320,7 @@ async def staff_page(
     request: Request, db: DbSession, user: Viewing, staff_id: StaffId
 ) -> HTMLResponse:
     view = await staff_admin.staff_view(
-        db, await _school(db, user), staff_id, channels=_channels(request)
+        db, await school_of(db, user), staff_id, channels=_channels(request)
     )
     return _staff_page(request, user, view=view, values=_form_values(view.details()))
 
@@ -341,7 +333,7 @@ async def change_staff_page(
     staff_id: StaffId,
     form: Annotated[StaffForm, Form()],
 ) -> Response:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     try:
         row = await staff_admin.update(db, school, staff_id, form.details(), user.actor)
     except StaffInputError as error:
@@ -356,7 +348,7 @@ async def change_staff_page(
 async def remove_staff_page(
     request: Request, db: DbSession, user: ManagingStaff, staff_id: StaffId
 ) -> Response:
-    name = await staff_admin.remove(db, await _school(db, user), staff_id, user.actor)
+    name = await staff_admin.remove(db, await school_of(db, user), staff_id, user.actor)
     return redirect(request, "/people", f"Removed {name} from the staff list.")
 
 
@@ -365,7 +357,8 @@ async def link_code_page(
     request: Request, db: DbSession, user: ManagingStaff, staff_id: StaffId
 ) -> HTMLResponse:
     # A page, not a redirect: the code exists in clear only in this answer.
-    made = await staff_admin.link_code(db, await _school(db, user), staff_id, user.actor, utcnow())
+    school = await school_of(db, user)
+    made = await staff_admin.link_code(db, school, staff_id, user.actor, utcnow())
     return render(
         request, "people/link_code.html",
         {"made": made, "instructions": LINK_HOW.format(code=made.code)}, user=user,
@@ -396,7 +389,7 @@ def _attachment(platform: str, user_id: str) -> str:
 
 async def _export(db: DbSession, user: SignedIn, platform: str, user_id: str) -> SubjectExport:
     return await people.export(
-        db, await _school(db, user), platform, user_id, user.actor, utcnow(),
+        db, await school_of(db, user), platform, user_id, user.actor, utcnow(),
         safeguarding=user.can(Permission.VIEW_SAFEGUARDING),
     )  # fmt: skip
 
@@ -440,7 +433,7 @@ async def erase_page(
 @api.get("/staff")
 async def list_staff(request: Request, db: DbSession, user: Viewing) -> list[StaffOut]:
     """Your school's staff; phone numbers are masked unless you may manage staff."""
-    school = await _school(db, user)
+    school = await school_of(db, user)
     full = user.can(Permission.MANAGE_STAFF)
     views = await staff_admin.staff_list(db, school, channels=_channels(request))
     return [_staff(view, full=full) for view in views]
@@ -451,7 +444,7 @@ async def add_staff(
     body: StaffIn, request: Request, db: DbSession, user: ManagingStaff
 ) -> StaffOut:
     """Add a member of staff to the school file (the policy engine learns their names)."""
-    school = await _school(db, user)
+    school = await school_of(db, user)
     row = await staff_admin.add(db, school, body.details(), user.actor)
     view = await staff_admin.staff_view(db, school, row.id, channels=_channels(request))
     return _staff(view, full=True)
@@ -460,7 +453,7 @@ async def add_staff(
 @api.get("/staff/{staff_id}", responses=STAFF_NOT_FOUND)
 async def get_staff(staff_id: StaffId, request: Request, db: DbSession, user: Viewing) -> StaffOut:
     view = await staff_admin.staff_view(
-        db, await _school(db, user), staff_id, channels=_channels(request)
+        db, await school_of(db, user), staff_id, channels=_channels(request)
     )
     return _staff(view, full=user.can(Permission.MANAGE_STAFF))
 
@@ -470,7 +463,7 @@ async def change_staff(
     staff_id: StaffId, body: StaffIn, request: Request, db: DbSession, user: ManagingStaff
 ) -> StaffOut:
     """Replace a member of staff's details (a linked Telegram account stays linked)."""
-    school = await _school(db, user)
+    school = await school_of(db, user)
     row = await staff_admin.update(db, school, staff_id, body.details(), user.actor)
     view = await staff_admin.staff_view(db, school, row.id, channels=_channels(request))
     return _staff(view, full=True)
@@ -478,13 +471,14 @@ async def change_staff(
 
 @api.delete("/staff/{staff_id}", status_code=204, responses=STAFF_NOT_FOUND)
 async def remove_staff(staff_id: StaffId, db: DbSession, user: ManagingStaff) -> None:
-    await staff_admin.remove(db, await _school(db, user), staff_id, user.actor)
+    await staff_admin.remove(db, await school_of(db, user), staff_id, user.actor)
 
 
 @api.post("/staff/{staff_id}/link-code", responses=STAFF_NOT_FOUND)
 async def create_link_code(staff_id: StaffId, db: DbSession, user: ManagingStaff) -> LinkCodeOut:
     """A one-time code to link their own Telegram account for alerts; in this answer only."""
-    made = await staff_admin.link_code(db, await _school(db, user), staff_id, user.actor, utcnow())
+    school = await school_of(db, user)
+    made = await staff_admin.link_code(db, school, staff_id, user.actor, utcnow())
     return LinkCodeOut(
         code=made.code, expires_at=made.expires_at, instructions=LINK_HOW.format(code=made.code)
     )

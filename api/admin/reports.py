@@ -16,11 +16,12 @@ from pydantic import BaseModel
 
 from api.admin.charts import Series, StackedBars, legend, share_bar, stacked_bars
 from api.admin.dashboard import rule_colour
-from api.admin.deps import DbSession, SignedIn, requires
+from api.admin.deps import DbSession, SignedIn, requires, school_of
 from api.admin.templating import render
 from bot.services import reports
 from bot.services.access import Permission
-from bot.services.reports import AnnualReport, academic_year_of, school_zone, year_label
+from bot.services.reports import AnnualReport, academic_year_of, year_label
+from bot.services.schools import school_zone
 from bot.store.models import School, utcnow
 
 pages = APIRouter(include_in_schema=False)
@@ -73,7 +74,7 @@ async def _years(db: DbSession, school: School) -> list[int]:
 
 @pages.get("/reports")
 async def reports_page(request: Request, db: DbSession, user: Reader) -> HTMLResponse:
-    school = await reports.school_for(db, user.school_id)
+    school = await school_of(db, user)
     years = await _years(db, school)
     return render(
         request,
@@ -87,7 +88,7 @@ async def reports_page(request: Request, db: DbSession, user: Reader) -> HTMLRes
 async def annual_page(
     request: Request, db: DbSession, user: Reader, year: Year = None
 ) -> HTMLResponse:
-    school = await reports.school_for(db, user.school_id)
+    school = await school_of(db, user)
     report = await _report(db, school, year)
     chart = monthly_chart(report)
     return render(
@@ -112,7 +113,7 @@ async def annual_page(
 
 @pages.get("/reports/annual.csv", responses=NOT_STARTED)
 async def annual_csv(db: DbSession, user: Reader, year: Year = None) -> Response:
-    school = await reports.school_for(db, user.school_id)
+    school = await school_of(db, user)
     now = utcnow()
     chosen = _chosen(year, school, now)
     text = await reports.export_annual_csv(db, school, chosen, user.actor, now)
@@ -133,7 +134,7 @@ class ReportYear(BaseModel):
 @api.get("/reports", responses={403: {"description": "Your role may not read reports"}})
 async def api_report_years(db: DbSession, user: Reader) -> list[ReportYear]:
     """The academic years there is a review of, newest (the current one) first."""
-    school = await reports.school_for(db, user.school_id)
+    school = await school_of(db, user)
     return [ReportYear(year=y, label=year_label(y)) for y in await _years(db, school)]
 
 
@@ -145,4 +146,4 @@ async def api_annual(db: DbSession, user: Reader, year: Year = None) -> AnnualRe
     """The annual review of an academic year (1 September to 31 August): flags by rule and
     month, decisions by rule with the false-positive rate, time to acknowledge, alerts not
     acknowledged, chats closed and consent now. Counts only, no personal data."""
-    return await _report(db, await reports.school_for(db, user.school_id), year)
+    return await _report(db, await school_of(db, user), year)

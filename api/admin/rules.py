@@ -15,10 +15,10 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.admin.deps import DbSession, SignedIn, requires, runtime_of, settings_of
+from api.admin.deps import DbSession, SignedIn, requires, runtime_of, school_of, settings_of
 from api.admin.templating import redirect, render
 from bot.channels.jsonl import MessageIn, PersonIn, verdict_json
-from bot.errors import BadInputError, NotFoundError
+from bot.errors import BadInputError
 from bot.policy.config import FrequentContactSettings
 from bot.policy.engine import MessageTooLongError
 from bot.policy.rules import RuleId, Severity
@@ -29,7 +29,6 @@ from bot.services.rule_settings import RuleRow
 from bot.services.school_settings import AlertTiming, RuleSetup
 from bot.services.school_settings import settings_of as school_settings_of
 from bot.store.models import School, utcnow
-from bot.store.repositories.schools import SchoolRepository
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["rules"])
@@ -161,13 +160,6 @@ class TryIn(BaseModel):
 # -- reading and saving ----------------------------------------------------------------------
 
 
-async def _school(db: DbSession, user: SignedIn) -> School:
-    school = await SchoolRepository(db).get(user.school_id)
-    if school is None:
-        raise NotFoundError("Your school is not in the database.")
-    return school
-
-
 async def _table(request: Request, db: DbSession, school: School) -> list[RuleRow]:
     runtime = runtime_of(request)
     return await rule_settings.rule_table(db, school, runtime.engines, runtime.texts.reminders)
@@ -221,7 +213,7 @@ async def _view(request: Request, db: DbSession, school: School) -> RulesOut:
 
 
 async def _save_rules(request: Request, db: DbSession, user: SignedIn, body: RulesIn) -> None:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     frequent = (
         FrequentContactSettings(**body.frequent_contact.model_dump())
         if body.frequent_contact
@@ -234,7 +226,7 @@ async def _save_rules(request: Request, db: DbSession, user: SignedIn, body: Rul
 
 
 async def _save_lexicons(request: Request, db: DbSession, user: SignedIn, body: LexiconsIn) -> None:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     await rule_settings.save_lexicons(
         db, school, body.lexicons, runtime_of(request).engines, user.actor
     )
@@ -246,7 +238,7 @@ async def _classify(
     """One message through the school's own engine, as the bot would check it."""
     if not EARLIEST <= message.sent_at.replace(tzinfo=None) <= LATEST:
         raise BadInputError("sent_at: give a time between the years 2000 and 2100")
-    engine = runtime_of(request).engines.for_school(await _school(db, user))
+    engine = runtime_of(request).engines.for_school(await school_of(db, user))
     try:
         verdict = engine.classify(message.to_message())
     except MessageTooLongError as error:
@@ -268,7 +260,7 @@ async def _page(
     submitted: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     return render(
         request,
         "rules/page.html",
@@ -404,14 +396,14 @@ async def try_form(
 @api.get("/rules")
 async def get_rules(request: Request, db: DbSession, user: Viewer) -> RulesOut:
     """Every rule with your school's choices and false-positive rate, and its extra terms."""
-    return await _view(request, db, await _school(db, user))
+    return await _view(request, db, await school_of(db, user))
 
 
 @api.put("/rules", responses=BAD_INPUT)
 async def put_rules(request: Request, body: RulesIn, db: DbSession, user: Manager) -> RulesOut:
     """Replace your school's choices for each rule and its frequent-contact limit."""
     await _save_rules(request, db, user, body)
-    return await _view(request, db, await _school(db, user))
+    return await _view(request, db, await school_of(db, user))
 
 
 @api.put("/rules/lexicons", responses=BAD_INPUT)
@@ -420,7 +412,7 @@ async def put_lexicons(
 ) -> RulesOut:
     """Replace your school's extra terms; each is compiled into the engine before it is kept."""
     await _save_lexicons(request, db, user, body)
-    return await _view(request, db, await _school(db, user))
+    return await _view(request, db, await school_of(db, user))
 
 
 @api.post(

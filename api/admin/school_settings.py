@@ -12,13 +12,21 @@ from collections.abc import Awaitable, Callable
 from datetime import date, time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.admin.deps import DbSession, SignedIn, requires, runtime_of, settings_of
+from api.admin.deps import (
+    DbSession,
+    SignedIn,
+    requires,
+    runtime_of,
+    school_of,
+    settings_of,
+    wake_outbox_after_commit,
+)
 from api.admin.templating import redirect, render
-from bot.errors import BadInputError, NotFoundError
+from bot.errors import BadInputError
 from bot.policy.rules import RULES, RuleId
 from bot.policy.school import HOLIDAY_REGIONS, WEEKDAYS, SchoolConfig
 from bot.policy_files import describe_validation_error
@@ -35,7 +43,6 @@ from bot.services.notices import (
 )
 from bot.services.school_settings import NOTICE_PLACEHOLDERS, REMINDER_PLACEHOLDERS
 from bot.store.models import School, utcnow
-from bot.store.repositories.schools import SchoolRepository
 
 pages = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/settings", tags=["settings"])
@@ -171,13 +178,6 @@ class AlertRoutingIn(_In):
 # -- reading and saving ----------------------------------------------------------------------
 
 
-async def _school(db: DbSession, user: SignedIn) -> School:
-    school = await SchoolRepository(db).get(user.school_id)
-    if school is None:
-        raise NotFoundError("Your school is not in the database.")
-    return school
-
-
 def _clock(moment: time) -> str:
     return "24:00" if moment == time.max else f"{moment:%H:%M}"
 
@@ -238,14 +238,14 @@ def _view(request: Request, school: School) -> SettingsOut:
 
 
 async def _save_hours(request: Request, db: DbSession, user: SignedIn, body: HoursIn) -> str:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     hours = {str(day): text for day, text in body.working_hours.items()}
     await school_file.save_hours(db, school, hours, body.bank_holidays, user.actor)
     return "Working hours saved."
 
 
 async def _save_closures(request: Request, db: DbSession, user: SignedIn, body: ClosuresIn) -> str:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     closures = [c.model_dump(mode="json", by_alias=True) for c in body.closures]
     await school_file.save_closures(db, school, closures, user.actor)
     return "Closures saved."
@@ -254,13 +254,15 @@ async def _save_closures(request: Request, db: DbSession, user: SignedIn, body: 
 async def _save_platforms(
     request: Request, db: DbSession, user: SignedIn, body: PlatformsIn
 ) -> str:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     await school_file.save_platforms(db, school, body.permitted_platforms, user.actor)
     return "Permitted platforms saved."
 
 
-async def _save_notice(request: Request, db: DbSession, user: SignedIn, body: NoticeIn) -> str:
-    school = await _school(db, user)
+async def _save_notice(
+    request: Request, background: BackgroundTasks, db: DbSession, user: SignedIn, body: NoticeIn
+) -> str:
+    school = await school_of(db, user)
     runtime = runtime_of(request)
     version = await publish_notice(
         db, school, body.text, runtime.texts.notice, retention(settings_of(request)),
@@ -268,23 +270,27 @@ async def _save_notice(request: Request, db: DbSession, user: SignedIn, body: No
     )  # fmt: skip
     if version is None:
         return "The notice is unchanged."
-    runtime.wake_outbox()
+    wake_outbox_after_commit(request, background)  # the new notice, posted to every chat
     return f"Notice saved as version {version}: every member is asked to agree to it again."
 
 
 async def _save_reminders(
     request: Request, db: DbSession, user: SignedIn, body: RemindersIn
 ) -> str:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     defaults = runtime_of(request).texts.reminders
     await settings_service.save_reminders(db, school, body.reminders, defaults, user.actor)
     return "Reminder texts saved."
 
 
 async def _save_retention(
-    request: Request, db: DbSession, user: SignedIn, body: RetentionIn
+    request: Request,
+    background: BackgroundTasks,
+    db: DbSession,
+    user: SignedIn,
+    body: RetentionIn,
 ) -> str:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     runtime, installation = runtime_of(request), retention(settings_of(request))
     before = retention_of(school, installation)
     await settings_service.save_retention(
@@ -297,7 +303,7 @@ async def _save_retention(
     )  # fmt: skip
     if version is None:
         return "Retention periods saved."
-    runtime.wake_outbox()
+    wake_outbox_after_commit(request, background)  # the notice asking everyone again
     return (
         f"Retention periods saved. Things are now kept longer than members agreed to, so the "
         f"notice goes out again (version {version}) and every member is asked to agree."
@@ -307,7 +313,7 @@ async def _save_retention(
 async def _save_alerts(
     request: Request, db: DbSession, user: SignedIn, body: AlertRoutingIn
 ) -> str:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     await settings_service.save_alert_routing(
         db, school, dsl_rules=body.dsl_rules, default_dsl_rules=SAFEGUARDING_RULES,
         escalate_after_minutes=body.escalate_after_minutes, digest_time=body.digest_time,
@@ -328,7 +334,7 @@ async def _page(
     submitted: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    school = await _school(db, user)
+    school = await school_of(db, user)
     return render(
         request,
         "settings/page.html",
@@ -428,7 +434,7 @@ async def add_closure_form(
     name: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     async def add() -> str:
-        school = await _school(db, user)
+        school = await school_of(db, user)
         await school_file.add_closure(db, school, start, end, name, user.actor)
         return f"Closure added: {name or 'school closure'}, {start:%-d %b %Y} to {end:%-d %b %Y}."
 
@@ -446,7 +452,7 @@ async def remove_closure_form(
     name: Annotated[str, Form(max_length=100)],
 ) -> Response:
     async def remove() -> str:
-        school = await _school(db, user)
+        school = await school_of(db, user)
         await school_file.remove_closure(db, school, start, end, name, user.actor)
         return f"Closure removed: {name}."
 
@@ -472,6 +478,7 @@ async def platforms_form(
 @pages.post("/settings/notice")
 async def notice_form(
     request: Request,
+    background: BackgroundTasks,
     db: DbSession,
     user: Manager,
     text: Annotated[str, Form(max_length=4000)] = "",
@@ -479,7 +486,7 @@ async def notice_form(
     body = NoticeIn(text=text)
     return await _form_save(
         request, db, user, "notice", {"notice_text": text},
-        lambda: _save_notice(request, db, user, body),
+        lambda: _save_notice(request, background, db, user, body),
     )  # fmt: skip
 
 
@@ -503,6 +510,7 @@ async def reminders_form(request: Request, db: DbSession, user: Manager) -> Resp
 @pages.post("/settings/retention")
 async def retention_form(
     request: Request,
+    background: BackgroundTasks,
     db: DbSession,
     user: Manager,
     metadata_days: Annotated[str, Form(max_length=10)] = "",
@@ -516,7 +524,7 @@ async def retention_form(
             "audit_days": _optional_number(audit_days, "retention.audit_days", int),
         }
         body = _validated(RetentionIn, data)
-        return await _save_retention(request, db, user, body)
+        return await _save_retention(request, background, db, user, body)
 
     submitted = {"metadata_days": metadata_days, "flag_days": flag_days, "audit_days": audit_days}
     return await _form_save(request, db, user, "retention", submitted, save)
@@ -555,14 +563,14 @@ async def alerts_form(
 @api.get("")
 async def get_settings(request: Request, db: DbSession, user: Manager) -> SettingsOut:
     """Your school's settings, each with the installation's default beside it."""
-    return _view(request, await _school(db, user))
+    return _view(request, await school_of(db, user))
 
 
 async def _saved(
     request: Request, db: DbSession, user: SignedIn, saving: Awaitable[str]
 ) -> SettingsOut:
     await saving
-    return _view(request, await _school(db, user))
+    return _view(request, await school_of(db, user))
 
 
 @api.put("/hours", responses=BAD_INPUT)
@@ -588,10 +596,12 @@ async def put_platforms(
 
 
 @api.put("/notice", responses=BAD_INPUT)
-async def put_notice(request: Request, body: NoticeIn, db: DbSession, user: Manager) -> SettingsOut:
+async def put_notice(
+    request: Request, background: BackgroundTasks, body: NoticeIn, db: DbSession, user: Manager
+) -> SettingsOut:
     """The consent notice. New words are a new version: it is posted to every registered chat
     and every member must agree again before their messages are read."""
-    return await _saved(request, db, user, _save_notice(request, db, user, body))
+    return await _saved(request, db, user, _save_notice(request, background, db, user, body))
 
 
 @api.put("/reminders", responses=BAD_INPUT)
@@ -604,10 +614,10 @@ async def put_reminders(
 
 @api.put("/retention", responses=BAD_INPUT)
 async def put_retention(
-    request: Request, body: RetentionIn, db: DbSession, user: Manager
+    request: Request, background: BackgroundTasks, body: RetentionIn, db: DbSession, user: Manager
 ) -> SettingsOut:
     """How long message records, flags and the audit log are kept (null: the installation's)."""
-    return await _saved(request, db, user, _save_retention(request, db, user, body))
+    return await _saved(request, db, user, _save_retention(request, background, db, user, body))
 
 
 @api.put("/alerts", responses=BAD_INPUT)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInputError
-from bot.services.reports import school_zone
+from bot.services.schools import day_bounds, school_zone
 from bot.store.models import School
 from bot.store.repositories.accounts import UserRepository
 from bot.store.repositories.audit import AuditFilter, AuditRepository
@@ -87,16 +87,7 @@ def _bounds(school: School, wanted: LogQuery) -> tuple[datetime | None, datetime
     for day in (wanted.since, wanted.until):
         if day is not None and not EARLIEST <= day <= LATEST:
             raise BadInputError(f"Choose dates from {EARLIEST.year} to {LATEST.year}.")
-    if wanted.since and wanted.until and wanted.since > wanted.until:
-        raise BadInputError("The 'from' date is after the 'to' date.")
-    zone = school_zone(school)
-    since = datetime.combine(wanted.since, time(0), tzinfo=zone) if wanted.since else None
-    until = (
-        datetime.combine(wanted.until + timedelta(days=1), time(0), tzinfo=zone)
-        if wanted.until
-        else None
-    )
-    return since, until
+    return day_bounds(school_zone(school), wanted.since, wanted.until)
 
 
 def _flag_id(subject: str) -> int | None:

@@ -1,5 +1,6 @@
 """The dashboard's figures: open flags by severity, flags by rule for each of the last weeks,
-consent in each chat, and the high-severity alerts nobody has acknowledged yet.
+consent in each chat, and the alerts (flags the school hears of at once) nobody has acknowledged
+yet.
 
 Built as plain dataclasses that the page and the JSON API both render. Counts, chat titles and
 rule ids only: no names, no message words.
@@ -19,12 +20,12 @@ from bot.services.reports import (
     ChatCoverage,
     RuleSeries,
     chat_coverage,
-    local_midnight,
     minutes_of,
     rule_key,
     rule_label,
-    school_zone,
+    unacknowledged_alerts,
 )
+from bot.services.schools import local_midnight, school_zone
 from bot.store.models import FlagStatus, School
 from bot.store.repositories.reports import FlagFacts, ReportRepository
 
@@ -72,7 +73,8 @@ class WaitingAlert:
 
 @dataclass(frozen=True)
 class AlertsWaiting:
-    """High-severity flags (alerted at once) still open with nobody having acknowledged them."""
+    """Flags the school was alerted to at once (by its timing for their rules, whatever their
+    severity) still open with nobody having acknowledged them."""
 
     count: int
     oldest_waited_minutes: int | None
@@ -150,14 +152,7 @@ async def dashboard(
         safeguarding=safeguarding,
     )
 
-    waiting = await reports.unacknowledged(
-        school.id, safeguarding=safeguarding, limit=WAITING_SHOWN
-    )
-    count = (
-        len(waiting)
-        if len(waiting) < WAITING_SHOWN
-        else await reports.unacknowledged_count(school.id, safeguarding=safeguarding)
-    )
+    waiting = await unacknowledged_alerts(session, school, safeguarding=safeguarding)
     alerts = tuple(
         WaitingAlert(
             flag.id,
@@ -166,7 +161,7 @@ async def dashboard(
             flag.created_at,
             int(minutes_of(now - flag.created_at)),
         )
-        for flag in waiting
+        for flag in waiting[:WAITING_SHOWN]
     )
     return Dashboard(
         generated_at=now,
@@ -175,7 +170,7 @@ async def dashboard(
         weekly=by_week(facts, weeks, zone),
         chats=await chat_coverage(session, school.id),
         alerts_waiting=AlertsWaiting(
-            count,
+            len(waiting),
             alerts[0].waited_minutes if alerts else None,
             alerts if itemise_alerts else (),
         ),

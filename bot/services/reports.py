@@ -18,34 +18,23 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import BadInputError, NotFoundError
+from bot.errors import BadInputError
 from bot.policy.rules import RULE_ORDER, RuleId
 from bot.services import consent
+from bot.services.alerts import flag_timing
+from bot.services.school_settings import AlertTiming, settings_of
+from bot.services.schools import local_midnight, school_zone
 from bot.store.models import ChatStatus, FlagStatus, School
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ChatRepository
-from bot.store.repositories.reports import FlagFacts, ReportRepository
-from bot.store.repositories.schools import SchoolRepository
+from bot.store.repositories.reports import FlagFacts, ReportRepository, WaitingFlag
 
-DEFAULT_ZONE = "Europe/London"
 _KNOWN_RULES = frozenset(str(rule) for rule in RuleId)
-
-
-async def school_for(session: AsyncSession, school_id: int) -> School:
-    """The signed-in person's school."""
-    school = await SchoolRepository(session).get(school_id)
-    if school is None:
-        raise NotFoundError("There is no such school.")
-    return school
-
-
-def school_zone(school: School) -> ZoneInfo:
-    return ZoneInfo(school.config.get("school", {}).get("timezone") or DEFAULT_ZONE)
 
 
 def rule_label(rule: str) -> str:
@@ -56,11 +45,6 @@ def rule_label(rule: str) -> str:
 def rule_key(rule: str) -> tuple[int, str]:
     """The catalogue's order; rules it no longer has (in old flags) after, by name."""
     return (RULE_ORDER[RuleId(rule)] if rule in _KNOWN_RULES else len(RULE_ORDER), rule)
-
-
-def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    """The moment ``day`` starts in the school's time zone."""
-    return datetime.combine(day, time(0), tzinfo=zone)
 
 
 def minutes_of(delta: timedelta) -> float:
@@ -108,6 +92,24 @@ class ChatCoverage:
     agreed: int
     """Members who have agreed to the chat's current notice."""
     members: int
+
+
+async def unacknowledged_alerts(
+    session: AsyncSession, school: School, *, safeguarding: bool = True
+) -> list[WaitingFlag]:
+    """Open flags the school was alerted to at once that nobody has acknowledged, oldest
+    first; without ``safeguarding``, leaving out those escalated to the DSL. Alerted at once
+    is by the school's own timing for each rule (as the escalation of alerts decides it),
+    not by severity: a school may have medium flags of a rule alerted at once, or high ones
+    only in the queue."""
+    settings = settings_of(school)
+    return [
+        flag
+        for flag in await ReportRepository(session).unacknowledged(
+            school.id, safeguarding=safeguarding
+        )
+        if flag_timing(settings, flag.reasons) is AlertTiming.NOW
+    ]
 
 
 async def chat_coverage(session: AsyncSession, school_id: int) -> tuple[ChatCoverage, ...]:
@@ -216,7 +218,8 @@ class AnnualReport:
     all_decisions: RuleDecisions
     acknowledgement: Acknowledgement
     unacknowledged_alerts: int
-    """High-severity flags raised this year that nobody has acknowledged, as of now."""
+    """High-severity flags raised this year that the school was alerted to at once and nobody
+    has acknowledged, as of now."""
     chats_closed: tuple[ClosedChat, ...]
     consent: tuple[ChatCoverage, ...]
     """Each registered chat as it is now (not as it was during the year)."""
@@ -285,14 +288,6 @@ def acknowledgement(facts: Sequence[FlagFacts]) -> Acknowledgement:
     ]
     return Acknowledgement(
         len(waits), statistics.median(waits) if waits else None, nearest_rank(waits, 90)
-    )
-
-
-def _unacknowledged(facts: Sequence[FlagFacts]) -> int:
-    return sum(
-        1
-        for f in facts
-        if f.severity == "high" and f.status == FlagStatus.OPEN and f.acknowledged_at is None
     )
 
 
@@ -383,6 +378,7 @@ async def annual_report(
     start, end = local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
     reports = ReportRepository(session)
     facts = await reports.flags_created(school.id, start, end)
+    waiting = await unacknowledged_alerts(session, school)
     months = by_month(facts, year, zone)
     per_rule, every = decisions(facts, [series.rule for series in months.rules])
     draft = AnnualReport(
@@ -399,7 +395,9 @@ async def annual_report(
         decisions=per_rule,
         all_decisions=every,
         acknowledgement=acknowledgement(facts),
-        unacknowledged_alerts=_unacknowledged(facts),
+        unacknowledged_alerts=sum(
+            1 for flag in waiting if flag.severity == "high" and start <= flag.created_at < end
+        ),
         chats_closed=tuple(
             ClosedChat(row.title, row.closed_at.astimezone(zone).date())
             for row in await reports.chats_closed(school.id, start, end)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -142,21 +141,6 @@ async def open_case(
     if row is None or (row[0].safeguarding and not see_safeguarding):
         raise NotFoundError(f"There is no flag {flag_id}, or it is not one you can see.")
     return Case(*row, school_id=school_id)
-
-
-def school_zone(school: School) -> ZoneInfo:
-    return ZoneInfo(school.config.get("school", {}).get("timezone", "Europe/London"))
-
-
-def day_bounds(
-    zone: ZoneInfo, since: date | None, until: date | None
-) -> tuple[datetime | None, datetime | None]:
-    """From the start of ``since`` to the end of ``until``, school days, as UTC instants."""
-    if since is not None and until is not None and since > until:
-        raise BadInputError("The 'from' date is after the 'to' date.")
-    start = datetime.combine(since, time.min, zone) if since else None
-    end = datetime.combine(until, time.min, zone) + timedelta(days=1) if until else None
-    return start, end
 
 
 @dataclass(frozen=True)

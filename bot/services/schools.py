@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from pydantic import ValidationError
@@ -26,6 +28,8 @@ from bot.store.repositories.schools import SchoolRepository
 
 log = logging.getLogger(__name__)
 
+DEFAULT_ZONE = "Europe/London"
+
 
 def slug_for(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64] or "school"
@@ -43,6 +47,29 @@ def e164(phone: str, region: str = "GB") -> str | None:
     if not phonenumbers.is_possible_number(parsed):
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def school_zone(school: School) -> ZoneInfo:
+    """The school's time zone: its days, weeks and months are counted in it. An empty one (not
+    valid in a school file, but in the column all the same) is the default, not an error."""
+    return ZoneInfo(school.config.get("school", {}).get("timezone") or DEFAULT_ZONE)
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The moment ``day`` starts in the school's time zone."""
+    return datetime.combine(day, time.min, tzinfo=zone)
+
+
+def day_bounds(
+    zone: ZoneInfo, since: date | None, until: date | None
+) -> tuple[datetime | None, datetime | None]:
+    """From the start of ``since`` to the end of ``until``, school days, as instants: either
+    may be None (no bound)."""
+    if since is not None and until is not None and since > until:
+        raise BadInputError("The 'from' date is after the 'to' date.")
+    start = local_midnight(since, zone) if since else None
+    end = local_midnight(until + timedelta(days=1), zone) if until else None
+    return start, end
 
 
 def validated_config(data: dict[str, Any]) -> SchoolConfig:

@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pyotp
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.admin.deps import CSRF_HEADER, SESSION_COOKIE
 from bot.services import accounts, user_sessions
 from bot.services.user_sessions import SessionPolicy
 from bot.store.db import transaction
-from bot.store.models import School, SessionStage, User, UserRole, utcnow
+from bot.store.models import AuditEvent, School, SessionStage, User, UserRole, utcnow
 
 PASSWORD = "correct horse battery staple"
 _numbers = itertools.count(1)
@@ -98,6 +99,13 @@ async def signed_in(
         )
     client.cookies.set(SESSION_COOKIE, token)
     return Browser(client, user, created.csrf_token)
+
+
+async def audit_events(sessions: Sessions, action: str) -> list[AuditEvent]:
+    """Every audit event with this action, oldest first."""
+    async with sessions() as session:
+        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+        return list(await session.scalars(query))
 
 
 def later(minutes: float) -> datetime:

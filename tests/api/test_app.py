@@ -76,3 +76,12 @@ async def test_an_error_page_leads_back_to_the_form_on_this_site(sign_in: SignIn
         headers={"Referer": "https://evil.example/account"},
     )
     assert "Go back" not in elsewhere.text
+    # This host, but a path a browser reads as another site (protocol-relative).
+    off_site = await viewer.client.post(
+        "/account/password",
+        data={**data, "csrf_token": viewer.csrf},
+        headers={"Referer": "http://test//evil.example/account"},
+    )
+    assert off_site.status_code == 400
+    assert "Go back" not in off_site.text
+    assert "evil.example" not in off_site.text

@@ -12,7 +12,6 @@ from bot.services.closure import record_step
 from bot.services.registration import code_hash
 from bot.store.db import transaction
 from bot.store.models import (
-    AuditEvent,
     Chat,
     ChatClosure,
     ChatStatus,
@@ -24,7 +23,7 @@ from bot.store.models import (
     utcnow,
 )
 from tests.api.conftest import SignIn
-from tests.api.support import Sessions
+from tests.api.support import Sessions, audit_events
 from tests.factories import NOW, a_chat, a_member, another_school
 
 pytestmark = pytest.mark.anyio
@@ -50,12 +49,6 @@ async def elsewhere_chat(sessions: Sessions) -> int:
         school = await another_school(session)
         chat = await a_chat(session, school, platform_chat_id="-2002", title="Elsewhere Year 5")
         return chat.id
-
-
-async def audit(sessions: Sessions, action: str) -> list[AuditEvent]:
-    async with transaction(sessions) as session:
-        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-        return list(await session.scalars(query))
 
 
 async def test_the_list_shows_coverage_health_and_only_this_schools_chats(
@@ -142,7 +135,7 @@ async def test_a_registration_code_is_shown_once_and_never_stored_in_clear(
     ]
     assert made["code"] not in listed.text
     assert made["code"] not in (await slt.get("/chats")).text
-    [first, _] = await audit(sessions, "registration_code.created")
+    [first, _] = await audit_events(sessions, "registration_code.created")
     assert first.actor == f"user:{slt.user.id}"
 
     blank = await slt.post("/api/chats/codes", json={"class_name": "   "})
@@ -165,7 +158,7 @@ async def test_the_observe_only_switch_is_audited(
     again = await slt.put(f"/api/chats/{chat_id}/observe-only", json={"observe_only": False})
     assert again.status_code == 200
 
-    events = await audit(sessions, "chat.observe_only")
+    events = await audit_events(sessions, "chat.observe_only")
     assert [(e.subject, e.details["observe_only"]) for e in events] == [
         (f"chat:{chat_id}", True),
         (f"chat:{chat_id}", False),
@@ -191,7 +184,7 @@ async def test_closing_a_chat_and_cancelling_it(
     twice = await slt.post(f"/api/chats/{chat_id}/closure", json={"reason": "again"})
     assert twice.status_code == 409
     assert "already being closed" in twice.json()["detail"]
-    [requested] = await audit(sessions, "closure.requested")
+    [requested] = await audit_events(sessions, "closure.requested")
     assert requested.actor == f"user:{slt.user.id}"
     assert requested.details["requested_by"] == slt.user.name
 
@@ -202,6 +195,7 @@ async def test_closing_a_chat_and_cancelling_it(
         assert row is not None
         assert chat is not None
         await record_step(session, row, chat, ClosureStatus.NOTICE_POSTED, utcnow())
+        chat_address = chat.platform_chat_id
     cancelled = await slt.delete(f"/api/chats/{chat_id}/closure")
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
@@ -212,8 +206,9 @@ async def test_closing_a_chat_and_cancelling_it(
     ]
     async with transaction(sessions) as session:
         told = list(await session.scalars(select(OutboxMessage)))
-    assert [m.text for m in told if "withdrawn" in m.text]
-    [cancel_event] = await audit(sessions, "closure.cancelled")
+    [notice] = [m for m in told if "withdrawn" in m.text]
+    assert (notice.recipient, notice.purpose) == (chat_address, "closure")
+    [cancel_event] = await audit_events(sessions, "closure.cancelled")
     assert cancel_event.actor == f"user:{slt.user.id}"
     assert cancel_event.details["members_told"] is True
     assert (await slt.delete(f"/api/chats/{chat_id}/closure")).status_code == 409

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 
 async def some_flags(sessions: Sessions, school: School) -> dict[str, int]:
     """Open flags of each severity, a decided one, an escalated one, and three of four
-    members of the chat agreed. Returns the ids of the flags that matter."""
+    members of the chat agreed. Returns the ids of the flags that matter, and the chat's."""
     now = utcnow()
     async with transaction(sessions) as session:
         chat = await a_chat(session, school, title="Year 3 <Parents>")
@@ -50,7 +50,7 @@ async def some_flags(sessions: Sessions, school: School) -> dict[str, int]:
             session, chat, parent, at=now - timedelta(hours=1), severity="high",
             rules=("confidential-info",), status=FlagStatus.ESCALATED, safeguarding=True,
         )  # fmt: skip
-        return {"waiting": waiting.id, "guarded": guarded.id}
+        return {"waiting": waiting.id, "guarded": guarded.id, "chat": chat.id}
 
 
 async def test_the_dashboard_counts_what_is_open(
@@ -67,7 +67,7 @@ async def test_the_dashboard_counts_what_is_open(
         "abusive-to-parent", "disrepute", "staff-contact"
     }  # fmt: skip
     assert board["chats"] == [
-        {"chat_id": board["chats"][0]["chat_id"], "title": "Year 3 <Parents>",
+        {"chat_id": ids["chat"], "title": "Year 3 <Parents>",
          "class_name": "Year 3", "agreed": 3, "members": 4}
     ]  # fmt: skip
     waiting = board["alerts_waiting"]

@@ -13,7 +13,6 @@ from bot.services import consent
 from bot.services.moderation import Retention, check_message
 from bot.store.db import transaction
 from bot.store.models import (
-    AuditEvent,
     Flag,
     FlagSource,
     FlagStatus,
@@ -23,7 +22,7 @@ from bot.store.models import (
     utcnow,
 )
 from tests.api.conftest import SignIn
-from tests.api.support import Sessions
+from tests.api.support import Sessions, audit_events
 from tests.conftest import message
 from tests.factories import a_chat, a_member, another_school
 
@@ -95,12 +94,6 @@ async def flag_row(sessions: Sessions, flag_id: int) -> Flag:
     return flag
 
 
-async def audit_of(sessions: Sessions, action: str) -> list[AuditEvent]:
-    async with sessions() as session:
-        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-        return list(await session.scalars(query))
-
-
 async def outbox(sessions: Sessions, purpose: str) -> list[OutboxMessage]:
     async with sessions() as session:
         query = select(OutboxMessage).where(OutboxMessage.purpose == purpose)
@@ -132,7 +125,7 @@ async def test_the_queue_lists_flags_newest_first_without_their_words(
     for words in (RUDE, STAFF, MOAN):
         assert words not in page.text
         assert words not in str(listing)
-    assert await audit_of(sessions, "flag.viewed") == []
+    assert await audit_events(sessions, "flag.viewed") == []
 
 
 async def test_the_queue_filters(
@@ -221,7 +214,7 @@ async def test_the_detail_shows_the_words_in_context_and_the_view_is_audited(
     assert RUDE in page.text
     assert "words not kept" in page.text
     assert 'name="csrf_token"' in page.text
-    views = await audit_of(sessions, "flag.viewed")
+    views = await audit_events(sessions, "flag.viewed")
     assert [(v.actor, v.subject, v.details["via"]) for v in views] == [
         (f"user:{slt.user.id}", f"flag:{high}", "api"),
         (f"user:{slt.user.id}", f"flag:{high}", "page"),
@@ -268,7 +261,7 @@ async def test_not_a_breach_needs_a_reason(
     assert page.status_code == 400
     flag = await flag_row(sessions, high)
     assert (flag.status, flag.decided_at) == (FlagStatus.OPEN, None)
-    assert await audit_of(sessions, "flag.false_positive") == []
+    assert await audit_events(sessions, "flag.false_positive") == []
 
     done = await slt.post(url, json={"decision": "false_positive", "note": "Sisters joking."})
     assert done.status_code == 200
@@ -276,7 +269,7 @@ async def test_not_a_breach_needs_a_reason(
     assert done.json()["changed"] is True
     flag = await flag_row(sessions, high)
     assert (flag.decision_note, flag.decided_by) == ("Sisters joking.", f"user:{slt.user.id}")
-    [event] = await audit_of(sessions, "flag.false_positive")
+    [event] = await audit_events(sessions, "flag.false_positive")
     assert event.details["reason"] == "Sisters joking."
     again = await slt.post(url, json={"decision": "false_positive"})
     assert again.json()["changed"] is False
@@ -327,7 +320,7 @@ async def test_escalation_leaves_the_flag_to_the_dsl(
     detail = (await dsl.get(f"/api/flags/{high}")).json()
     assert (detail["status"], detail["safeguarding"]) == ("escalated", True)
     assert detail["decision"]["note"] == "A child at risk"
-    [event] = await audit_of(sessions, "flag.escalated")
+    [event] = await audit_events(sessions, "flag.escalated")
     assert event.details["reason"] == "A child at risk"
     # The seeded DSL has linked no Telegram account and e-mail is off: SLT are told.
     other = await slt.post(f"/api/flags/{low}/decision", json={"decision": "escalate"})
@@ -355,7 +348,7 @@ async def test_remind_and_meet_are_queued_for_the_sender(
     assert meet.status_code == 303
     assert len(await outbox(sessions, "meeting")) == 1
     assert "A meeting request is on its way" in (await slt.get(f"/flags/{high}")).text
-    assert len(await audit_of(sessions, "flag.meeting_requested")) == 1
+    assert len(await audit_events(sessions, "flag.meeting_requested")) == 1
     assert (await slt.post(f"/api/flags/{high}/actions", json={"action": "ban"})).status_code == 422
 
 
@@ -385,7 +378,9 @@ async def test_removal_is_deleted_by_the_bot_or_asked_of_the_sender(
     [delete] = await outbox(sessions, "delete")
     assert (delete.recipient, delete.reply_to) == ("-1002", "100")
     assert "The bot is deleting the message" in (await slt.get(f"/flags/{recent}")).text
-    outcomes = [e.details["outcome"] for e in await audit_of(sessions, "flag.removal_requested")]
+    outcomes = [
+        e.details["outcome"] for e in await audit_events(sessions, "flag.removal_requested")
+    ]
     assert outcomes == ["asked sender", "deleted"]
 
 

@@ -17,7 +17,6 @@ from bot.services.moderation import Retention, check_message
 from bot.services.registration import code_hash
 from bot.store.db import transaction
 from bot.store.models import (
-    AuditEvent,
     ChatMember,
     Consent,
     School,
@@ -28,7 +27,7 @@ from bot.store.models import (
 )
 from bot.store.repositories.schools import SchoolRepository
 from tests.api.conftest import SignIn
-from tests.api.support import Sessions
+from tests.api.support import Sessions, audit_events
 from tests.conftest import message
 from tests.factories import NOW, a_chat, a_member, another_school
 
@@ -58,12 +57,6 @@ async def school_file(sessions: Sessions, school: School) -> SchoolConfig:
         found = await session.get(School, school.id)
         assert found is not None
         return SchoolConfig.model_validate(found.config)
-
-
-async def actions(sessions: Sessions, action: str) -> list[AuditEvent]:
-    async with transaction(sessions) as session:
-        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-        return list(await session.scalars(query))
 
 
 async def parents_in_year3(sessions: Sessions, engine: PolicyEngine, school: School) -> None:
@@ -130,7 +123,7 @@ async def test_adding_changing_and_removing_staff_goes_through_the_school_file(
     assert "Ms Priya Shah" not in rows
     assert (rows["Mrs Priya Shah"].id, rows["Mrs Priya Shah"].telegram_user_id) == (shah["id"], 777)
     assert rows["Mrs Priya Shah"].alert_channels is None
-    [updated] = await actions(sessions, "staff.updated")
+    [updated] = await audit_events(sessions, "staff.updated")
     assert updated.details["renamed_from"] == "Ms Priya Shah"
     assert "name" in updated.details["changed"]
     assert "alert_channels" in updated.details["changed"]
@@ -141,8 +134,10 @@ async def test_adding_changing_and_removing_staff_goes_through_the_school_file(
     assert "Mrs Priya Shah" not in [
         m.name for m in (await school_file(sessions, seeded_school)).staff
     ]
-    assert [e.actor for e in await actions(sessions, "staff.removed")] == [f"user:{admin.user.id}"]
-    assert len(await actions(sessions, "staff.added")) == 1
+    assert [e.actor for e in await audit_events(sessions, "staff.removed")] == [
+        f"user:{admin.user.id}"
+    ]
+    assert len(await audit_events(sessions, "staff.added")) == 1
 
 
 async def test_the_staff_form_shows_problems_by_field(
@@ -209,7 +204,7 @@ async def test_the_edit_form_saves_and_a_link_code_is_shown_once(
     assert code_hash(shown[1]) == link.code_hash  # only the hash is stored
     code = shown[1]
     assert f"/link {code}" in code_page.text
-    [event] = await actions(sessions, "staff.link_code_created")
+    [event] = await audit_events(sessions, "staff.link_code_created")
     assert event.actor == f"user:{admin.user.id}"
     made = (await admin.post(f"/api/people/staff/{okafor.id}/link-code")).json()
     assert f"/link {made['code']}" in made["instructions"]
@@ -254,7 +249,7 @@ async def test_parents_are_listed_and_viewing_one_is_audited(
     detail = (await slt.get(f"/api{BECKY}")).json()
     assert (detail["messages"], len(detail["flags"])) == (1, 1)
     assert detail["chats"][0]["consents"][0]["method"] == "button"
-    viewed = await actions(sessions, "parent.viewed")
+    viewed = await audit_events(sessions, "parent.viewed")
     assert [(e.actor, e.subject) for e in viewed] == [
         (f"user:{slt.user.id}", "telegram:user:501")
     ] * 2
@@ -302,7 +297,7 @@ async def test_the_export_is_a_download_without_other_peoples_details(
     api = await dsl.get(f"/api{BECKY}/export")
     assert api.headers["content-disposition"].startswith("attachment;")
     assert api.json()["memberships"] == export["memberships"]
-    exported = await actions(sessions, "parent.exported")
+    exported = await audit_events(sessions, "parent.exported")
     assert [e.actor for e in exported] == [f"user:{dsl.user.id}"] * 2
 
 
@@ -329,7 +324,7 @@ async def test_erasure_asks_for_confirmation_then_removes_the_person(
         assert names == {"Erased member", "Kerry Marsh"}
         assert len(list(await session.scalars(select(Consent)))) == 1  # Kerry's
         assert [m.text for m in await session.scalars(select(StoredMessage))] == [None]
-    [event] = await actions(sessions, "parent.erased")
+    [event] = await audit_events(sessions, "parent.erased")
     assert event.actor == f"user:{admin.user.id}"
     assert event.details["flags_kept"] == 1
     assert "Becky" not in str(event.details)

@@ -4,16 +4,20 @@ clear 400 that changes nothing, and is always the signed-in person's own school.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import select
+from fastapi import FastAPI
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from bot.services import consent
 from bot.store.db import transaction
-from bot.store.models import AuditEvent, Chat, ChatMember, OutboxMessage, School, UserRole
+from bot.store.models import Chat, ChatMember, OutboxMessage, School, UserRole
 from tests.api.conftest import SignIn
-from tests.api.support import Sessions
+from tests.api.support import Sessions, audit_events
 from tests.factories import a_chat, a_member, another_school
 
 pytestmark = pytest.mark.anyio
@@ -24,12 +28,6 @@ async def school_row(sessions: Sessions, school_id: int) -> School:
         school = await session.get(School, school_id)
         assert school is not None
         return school
-
-
-async def audited(sessions: Sessions, action: str) -> list[AuditEvent]:
-    async with sessions() as session:
-        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-        return list(await session.scalars(query))
 
 
 async def test_the_page_shows_every_section_with_the_installations_defaults(
@@ -99,7 +97,7 @@ async def test_each_section_saves_from_its_form_and_is_audited(
     page = await admin.get(saved.headers["location"])
     assert page.status_code == 200
     assert 'class="notice"' in page.text
-    [event] = await audited(sessions, action)
+    [event] = await audit_events(sessions, action)
     assert (event.actor, event.subject) == (f"user:{admin.user.id}", f"school:{seeded_school.id}")
     assert event.details["changed"] == changed
 
@@ -164,8 +162,8 @@ async def test_bad_input_is_a_clear_400_that_changes_nothing(
     assert (after.config, after.settings, after.updated_at) == (
         before.config, before.settings, before.updated_at,
     )  # fmt: skip
-    assert not await audited(sessions, "school.updated")
-    assert not await audited(sessions, "school.settings_changed")
+    assert not await audit_events(sessions, "school.updated")
+    assert not await audit_events(sessions, "school.settings_changed")
 
 
 async def test_a_failed_form_keeps_what_was_typed(sign_in: SignIn) -> None:
@@ -212,8 +210,8 @@ async def test_each_section_saves_through_the_api(sign_in: SignIn, sessions: Ses
     assert shown["retention"]["flag_days"] == 200
     assert shown["alerts"]["dsl_rules"] == ["harassment-campaign"]
     assert shown["alerts"]["digest_time"] is None
-    assert len(await audited(sessions, "school.updated")) == 3
-    assert len(await audited(sessions, "school.settings_changed")) == 4
+    assert len(await audit_events(sessions, "school.updated")) == 3
+    assert len(await audit_events(sessions, "school.settings_changed")) == 4
 
 
 @pytest.mark.parametrize(
@@ -250,8 +248,8 @@ async def test_the_api_refuses_bad_input(
     assert refused.status_code == status
     if problem:
         assert problem in refused.json()["detail"]
-    assert not await audited(sessions, "school.updated")
-    assert not await audited(sessions, "school.settings_changed")
+    assert not await audit_events(sessions, "school.updated")
+    assert not await audit_events(sessions, "school.settings_changed")
 
 
 async def test_a_new_notice_is_posted_to_the_schools_chats_for_fresh_consent(
@@ -324,3 +322,38 @@ async def test_settings_are_always_the_users_own_schools(
     mine = await sign_in(UserRole.ADMIN)
     assert (await mine.get("/api/settings")).json()["retention"]["flag_days"] is None
     assert (await theirs.get("/api/settings")).json()["retention"]["flag_days"] == 7
+
+
+async def test_the_outbox_is_woken_once_a_notice_to_send_is_committed(
+    sign_in: SignIn, app: FastAPI, seeded_school: School, sessions: Sessions
+) -> None:
+    async with transaction(sessions) as session:
+        await a_chat(session, seeded_school)
+    admin = await sign_in(UserRole.ADMIN)
+    words = "Hello from {school}. Messages that break the code are kept {flag_days} days."
+    happened: list[str] = []
+
+    def committed(session: Session) -> None:
+        happened.append("commit")
+
+    async def woken_after_commit(request: Awaitable[httpx.Response]) -> bool:
+        """Whether saving woke the outbox, after the request's transaction committed."""
+        happened.clear()
+        assert (await request).status_code in (200, 303)
+        return happened.count("wake") == 1 and happened[-2:] == ["commit", "wake"]
+
+    # Woken before the commit, the outbox would find nothing to send.
+    app.state.runtime.wake_outbox = lambda: happened.append("wake")
+    event.listen(Session, "after_commit", committed)
+    try:
+        assert await woken_after_commit(admin.put("/api/settings/notice", json={"text": words}))
+        # Unchanged: nothing to send.
+        assert not await woken_after_commit(admin.form("/settings/notice", {"text": words}))
+        assert "wake" not in happened
+        changed: dict[str, object] = {"text": f"{words} Thank you."}
+        assert await woken_after_commit(admin.form("/settings/notice", changed))
+        # Kept longer than members agreed to: the notice goes out again.
+        longer = admin.put("/api/settings/retention", json={"flag_days": 730})
+        assert await woken_after_commit(longer)
+    finally:
+        event.remove(Session, "after_commit", committed)

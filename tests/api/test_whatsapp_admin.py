@@ -23,7 +23,6 @@ from bot.services.schools import EngineCache
 from bot.settings import Settings
 from bot.store.db import transaction
 from bot.store.models import (
-    AuditEvent,
     Chat,
     ChatStatus,
     Flag,
@@ -35,7 +34,7 @@ from bot.store.models import (
 )
 from bot.texts import load_telegram_texts, load_whatsapp_texts
 from tests.api.conftest import SignIn
-from tests.api.support import Browser, Sessions
+from tests.api.support import Browser, Sessions, audit_events
 from tests.channels.whatsapp.support import (
     ABUSIVE,
     INCOMING_URL,
@@ -118,12 +117,6 @@ async def world(
     await client.aclose()
 
 
-async def audit(sessions: Sessions, action: str) -> list[AuditEvent]:
-    async with sessions() as session:
-        query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
-        return list(await session.scalars(query))
-
-
 async def a_group(browser: Browser, class_name: str = "Year 3") -> dict[str, object]:
     made = await browser.post("/api/chats/whatsapp-groups", json={"class_name": class_name})
     assert made.status_code == 201, made.text
@@ -164,7 +157,7 @@ async def test_slt_make_a_group_from_the_chats_page_and_see_its_join_code_once(
     assert chat.join_code_hash == code_hash(code)
     [conversation] = fake_twilio.conversations()
     assert conversation.sid == chat.platform_chat_id
-    [created] = await audit(sessions, "chat.whatsapp_group_created")
+    [created] = await audit_events(sessions, "chat.whatsapp_group_created")
     assert (created.actor, created.subject) == (f"user:{slt.user.id}", f"chat:{chat.id}")
     assert code not in str(created.details)
 
@@ -258,7 +251,7 @@ async def test_a_new_join_code_replaces_the_old_one(
     assert said(await world.write(2, f"JOIN {shown}"))[-1] == world.texts.join_prompt.format(
         group="Year 3 Parents"
     )
-    renewals = await audit(sessions, "chat.join_code_renewed")
+    renewals = await audit_events(sessions, "chat.join_code_renewed")
     assert [e.actor for e in renewals] == [f"user:{slt.user.id}"] * 2
 
 
@@ -286,7 +279,7 @@ async def test_a_parent_is_invited_by_a_uk_number_and_the_invitation_is_audited(
     )  # fmt: skip
     assert (invitation.channel, invitation.recipient) == ("whatsapp", "whatsapp:+447700900123")
     assert "Year 3 Parents" in invitation.text
-    [invited] = await audit(sessions, "chat.whatsapp_invited")
+    [invited] = await audit_events(sessions, "chat.whatsapp_invited")
     assert (invited.actor, invited.subject) == (f"user:{slt.user.id}", f"chat:{made['chat_id']}")
     assert invited.details == {"number_ending": "0123"}  # not the whole number
 
@@ -465,3 +458,7 @@ async def test_the_report_line_chat_is_marked_and_cannot_be_closed(
     assert "Close the chat" not in page.text
     closing = await slt.post(f"/api/chats/{line['id']}/closure", json={"reason": "tidy"})
     assert closing.status_code == 409
+    assert "report line" in closing.json()["detail"]
+    page_closing = await slt.form(f"/chats/{line['id']}/closure", {"reason": "tidy"})
+    assert page_closing.status_code == 409
+    assert "report line" in page_closing.text

@@ -86,3 +86,39 @@ async def test_safeguarding_flags_count_only_for_the_dsl(sessions: Sessions) -> 
                                                             ("confidential-info",)]  # fmt: skip
     assert (admin.alerts_waiting.count, admin.alerts_waiting.alerts) == (1, ())
     assert admin.alerts_waiting.oldest_waited_minutes == 180
+
+
+async def test_the_alerts_waiting_are_the_flags_the_school_hears_of_at_once(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with transaction(sessions) as session:
+        school = await a_school(session)
+        # The school's own timing, not the severity, says what was alerted at once.
+        school.settings = {
+            "rules": {"disrepute": {"alert": "now"}, "abusive-to-parent": {"alert": "none"}}
+        }
+        chat = await a_chat(session, school)
+        parent = await a_member(session, chat)
+        medium_now = await a_flag(session, chat, parent, at=NOW - timedelta(hours=2),
+                                  severity="medium", rules=("disrepute",))  # fmt: skip
+        await a_flag(session, chat, parent, at=NOW - timedelta(hours=3), severity="high",
+                     rules=("abusive-to-parent",))  # fmt: skip
+        high_by_default = await a_flag(
+            session, chat, parent, at=NOW - timedelta(hours=1), severity="high",
+            rules=("abusive-about-others",),
+        )  # fmt: skip
+        await a_flag(session, chat, parent, at=NOW - timedelta(hours=4))  # low: the digest
+        board = await dashboard.dashboard(session, school, NOW, safeguarding=False,
+                                          itemise_alerts=True)  # fmt: skip
+        monkeypatch.setattr(dashboard, "WAITING_SHOWN", 1)
+        capped = await dashboard.dashboard(session, school, NOW, safeguarding=False,
+                                           itemise_alerts=True)  # fmt: skip
+
+    waiting = board.alerts_waiting
+    assert waiting.count == 2
+    assert [a.flag_id for a in waiting.alerts] == [medium_now.id, high_by_default.id]
+    assert waiting.oldest_waited_minutes == 120
+    assert board.open_flags == dashboard.OpenFlags(high=2, medium=1, low=1, safeguarding=None)
+    # Only the oldest are listed, but all are counted.
+    assert capped.alerts_waiting.count == 2
+    assert [a.flag_id for a in capped.alerts_waiting.alerts] == [medium_now.id]

@@ -192,6 +192,32 @@ async def test_the_csv_has_every_section_and_defuses_formulas(sessions: Sessions
     ]
 
 
+async def test_alerts_not_acknowledged_are_high_flags_the_school_heard_of_at_once(
+    sessions: Sessions,
+) -> None:
+    async with transaction(sessions) as session:
+        school = await a_school(session)
+        school.settings = {
+            "rules": {"disrepute": {"alert": "now"}, "abusive-to-parent": {"alert": "none"}}
+        }
+        chat = await a_chat(session, school)
+        parent = await a_member(session, chat)
+        for rule, severity in (
+            ("abusive-to-parent", "high"),  # only in the flag queue: never an alert
+            ("abusive-about-others", "high"),  # high, so at once by default
+            ("disrepute", "medium"),  # at once, but not a high-severity alert
+        ):
+            await a_flag(session, chat, parent, at=utc("2026-03-10T09:00"), rules=(rule,),
+                         severity=severity)  # fmt: skip
+        # Last year's alert is not this year's.
+        await a_flag(session, chat, parent, at=utc("2025-03-10T09:00"), severity="high",
+                     rules=("abusive-about-others",))  # fmt: skip
+        report = await reports.annual_report(session, school, 2025, NOW)
+
+    assert report.unacknowledged_alerts == 1
+    assert "1 high-severity alert from this year has not been acknowledged" in report.summary
+
+
 def test_durations_read_as_a_person_says_them() -> None:
     assert reports.duration_text(None) == "—"
     assert reports.duration_text(0.2) == "under a minute"

@@ -15,6 +15,7 @@ from bot.services import consent, review
 from bot.services.alerts import alert_buttons
 from bot.services.moderation import Retention, check_message
 from bot.services.review import Decision, Outcome, Reviewer, Step
+from bot.services.schools import day_bounds
 from bot.store.db import transaction
 from bot.store.models import (
     AuditEvent,
@@ -386,9 +387,9 @@ async def test_the_context_shows_words_only_where_they_are_kept_and_the_view_is_
 
 def test_local_dates_become_utc_bounds() -> None:
     london = ZoneInfo("Europe/London")
-    start, end = review.day_bounds(london, date(2026, 7, 1), date(2026, 7, 1))
+    start, end = day_bounds(london, date(2026, 7, 1), date(2026, 7, 1))
     assert start == datetime(2026, 6, 30, 23, 0, tzinfo=UTC)  # British Summer Time
     assert end == datetime(2026, 7, 1, 23, 0, tzinfo=UTC)
-    assert review.day_bounds(london, None, None) == (None, None)
+    assert day_bounds(london, None, None) == (None, None)
     with pytest.raises(BadInputError):
-        review.day_bounds(london, date(2026, 7, 2), date(2026, 7, 1))
+        day_bounds(london, date(2026, 7, 2), date(2026, 7, 1))

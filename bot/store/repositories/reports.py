@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from bot.store.models import Chat, ChatClosure, ClosureStatus, Flag, FlagReason, FlagStatus
@@ -40,10 +40,19 @@ class OpenCount:
 
 @dataclass(frozen=True)
 class WaitingFlag:
+    """An open flag nobody has acknowledged yet."""
+
     id: int
     created_at: datetime
+    severity: str
     chat_title: str
-    rules: tuple[str, ...]
+    reasons: tuple[FlagReason, ...]
+    """For ``bot.services.alerts.flag_timing``: whether the school was alerted at once depends on
+    its own settings for each rule, which SQL cannot see."""
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(reason.rule for reason in self.reasons)
 
 
 @dataclass(frozen=True)
@@ -112,56 +121,33 @@ class ReportRepository(Repository):
             for severity, guarded, status, count in (await self.session.execute(query)).all()
         ]
 
-    @staticmethod
-    def _unacknowledged(school_id: int, safeguarding: bool) -> list[ColumnElement[bool]]:
-        conditions = [
-            Chat.school_id == school_id,
-            Flag.severity == "high",
-            Flag.status == FlagStatus.OPEN,
-            Flag.acknowledged_at.is_(None),
-        ]
-        if not safeguarding:
-            conditions.append(Flag.safeguarding.is_(False))
-        return conditions
-
-    async def unacknowledged_count(
-        self,
-        school_id: int,
-        *,
-        safeguarding: bool = True,
-        created_from: datetime | None = None,
-        created_before: datetime | None = None,
-    ) -> int:
-        """High-severity flags (alerted at once) that nobody has acknowledged yet."""
-        query = (
-            select(func.count(Flag.id))
-            .join(Chat, Chat.id == Flag.chat_id)
-            .where(*self._unacknowledged(school_id, safeguarding))
-        )
-        if created_from is not None:
-            query = query.where(Flag.created_at >= created_from)
-        if created_before is not None:
-            query = query.where(Flag.created_at < created_before)
-        return int(await self.session.scalar(query) or 0)
-
     async def unacknowledged(
-        self, school_id: int, *, safeguarding: bool = True, limit: int = 50
+        self, school_id: int, *, safeguarding: bool = True
     ) -> list[WaitingFlag]:
-        """The oldest ``limit`` of those, oldest first."""
+        """The school's open flags nobody has acknowledged, oldest first; without
+        ``safeguarding``, leaving out those escalated to the DSL. All of them: which were
+        alerted at once is for the caller to decide, by the school's settings."""
         query = (
             select(Flag, Chat.title, Chat.class_name)
             .join(Chat, Chat.id == Flag.chat_id)
-            .where(*self._unacknowledged(school_id, safeguarding))
-            .options(selectinload(Flag.reasons))
+            .where(
+                Chat.school_id == school_id,
+                Flag.status == FlagStatus.OPEN,
+                Flag.acknowledged_at.is_(None),
+            )
+            # The rule and severity decide the timing; the evidence (message words) stays unread.
+            .options(selectinload(Flag.reasons).load_only(FlagReason.rule, FlagReason.severity))
             .order_by(Flag.created_at, Flag.id)
-            .limit(limit)
         )
+        if not safeguarding:
+            query = query.where(Flag.safeguarding.is_(False))
         return [
             WaitingFlag(
                 flag.id,
                 flag.created_at,
+                flag.severity,
                 title or class_name or "",
-                tuple(reason.rule for reason in flag.reasons),
+                tuple(flag.reasons),
             )
             for flag, title, class_name in (await self.session.execute(query)).all()
         ]
