@@ -8,6 +8,7 @@ import logging
 
 from fastapi import APIRouter, Request, Response
 
+from api.limits import body_within
 from bot.channels.telegram.runtime import WEBHOOK_PATH, DatabaseUnavailableError, TelegramRuntime
 
 log = logging.getLogger(__name__)
@@ -23,14 +24,9 @@ def telegram_router(telegram: TelegramRuntime, max_bytes: int) -> APIRouter:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not hmac.compare_digest(given, telegram.webhook_secret.encode()):
             return Response(status_code=403)
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
+        body = await body_within(request, max_bytes)
+        if body is None:
             return Response(status_code=413)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_bytes:
-                return Response(status_code=413)
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 
+from api.limits import body_within
 from bot.channels.whatsapp.answers import JSON, TWIML
 from bot.channels.whatsapp.paths import (
     INCOMING_PATH,
@@ -57,7 +58,7 @@ def _endpoint(
         base = whatsapp.settings.public_base_url
         if not signature or base is None:
             return Response(status_code=403)
-        body = await _body(request, max_bytes)
+        body = await body_within(request, max_bytes)
         if body is None:
             return Response(status_code=413)
         try:
@@ -75,16 +76,3 @@ def _endpoint(
         return Response(answer.body, status_code=answer.status, media_type=media_type)
 
     return webhook
-
-
-async def _body(request: Request, max_bytes: int) -> bytes | None:
-    """The body, or None when it is larger than ``max_bytes`` (read no further than that)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            return None
-    return bytes(body)
