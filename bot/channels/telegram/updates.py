@@ -22,7 +22,13 @@ from bot.channels.telegram.translate import chat_message
 from bot.services import consent, review
 from bot.services.alerts import ALERT_DATA, TELEGRAM_ONLY, AlertAction, AlertContext, alert_now
 from bot.services.moderation import Retention, check_message
-from bot.services.notices import agree_button, current_notice, notice_text, retention_of
+from bot.services.notices import (
+    CONSENT_DATA,
+    agree_button,
+    current_notice,
+    notice_text,
+    retention_of,
+)
 from bot.services.registration import Outcome, register_chat
 from bot.services.reminders import remind_sender
 from bot.services.schools import EngineCache
@@ -38,7 +44,6 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 GROUP_TYPES = (TelegramChat.GROUP, TelegramChat.SUPERGROUP)
-CONSENT_DATA = "consent"
 IsGroupAdmin = Callable[[int, int], Awaitable[bool]]
 CountMembers = Callable[[int], Awaitable[int | None]]
 
