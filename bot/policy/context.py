@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import phonenumbers
 
@@ -21,7 +22,9 @@ SENTENCE_ENDS = frozenset({".", "!", "?"})
 CLAUSE_ENDS = SENTENCE_ENDS | {",", ";", ":", "-"}
 
 _UK_PHONE = re.compile(r"(?<![\d+])(?:\+44\s?\(?0?\)?\s?|0044\s?|\(?0)\d(?:[\s\-.)]?\d){8,9}(?!\d)")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# Starts only where a run of address characters starts, so a long run with no "@" is read once,
+# not once per character.
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
 def phone_key(text: str) -> str | None:
@@ -41,7 +44,7 @@ def find_phone_numbers(text: str) -> list[re.Match[str]]:
 
 
 def find_emails(text: str) -> list[re.Match[str]]:
-    return list(_EMAIL.finditer(text))
+    return list(_EMAIL.finditer(text)) if "@" in text else []
 
 
 class SchoolKnowledge:
@@ -113,6 +116,43 @@ class MessageContext:
     staff_refs: Sequence[StaffHit] = field(default_factory=tuple)
     addresses_staff: bool = False
     """Whether the message is said to a member of staff (a mention, a reply, their name)."""
+    memo: dict[str, Any] = field(default_factory=dict)
+    """What a detector works out once per message and asks about per hit."""
+
+    # Each question below is asked once per hit; answering it from a set or table computed once
+    # keeps every detector linear in the message's length.
+
+    @cached_property
+    def staff_sentences(self) -> frozenset[int]:
+        """The sentences that name a member of staff."""
+        ids = self.sentence_ids
+        return frozenset(ids[ref.first] for ref in self.staff_refs)
+
+    @cached_property
+    def staff_words(self) -> frozenset[str]:
+        """The last word of each staff name in the message, without "'s"."""
+        tokens = self.text.tokens
+        return frozenset(tokens[ref.last].text.removesuffix("'s") for ref in self.staff_refs)
+
+    @cached_property
+    def first_staff_ref_end(self) -> dict[int, int]:
+        """For each sentence naming staff, where its first staff name ends."""
+        ends: dict[int, int] = {}
+        for ref in self.staff_refs:
+            sentence = self.sentence_ids[ref.first]
+            ends[sentence] = min(ends.get(sentence, ref.last), ref.last)
+        return ends
+
+    def staff_named_in_sentence_of(self, index: int) -> bool:
+        return self.sentence_ids[index] in self.staff_sentences
+
+    @cached_property
+    def first_word_index(self) -> int:
+        """Index of the first word-like token (the number of tokens when there is none)."""
+        for index, token in enumerate(self.text.tokens):
+            if token.is_wordlike:
+                return index
+        return len(self.text.tokens)
 
     @property
     def replies_to_parent(self) -> bool:
@@ -156,28 +196,38 @@ class MessageContext:
                 current += 1
         return tuple(ids)
 
+    @cached_property
+    def _words(self) -> tuple[list[int], list[int]]:
+        """The positions of the word-like tokens, and for each token how many come before it."""
+        positions: list[int] = []
+        ranks: list[int] = []
+        for index, token in enumerate(self.text.tokens):
+            ranks.append(len(positions))
+            if token.is_wordlike:
+                positions.append(index)
+        ranks.append(len(positions))
+        return positions, ranks
+
     def before(self, index: int, size: int, *, clause: bool = False) -> list[str]:
         """Up to ``size`` word tokens before ``index`` in the same sentence (or clause)."""
         ids = self.clause_ids if clause else self.sentence_ids
-        words: list[str] = []
-        position = index - 1
-        while position >= 0 and len(words) < size and ids[position] == ids[index]:
-            token = self.text.tokens[position]
-            if token.is_wordlike:
-                words.append(token.text)
-            position -= 1
-        words.reverse()
-        return words
+        positions, ranks = self._words
+        rank = ranks[index]
+        here = ids[index]
+        tokens = self.text.tokens
+        return [tokens[p].text for p in positions[max(0, rank - size) : rank] if ids[p] == here]
 
     def after(self, index: int, size: int, *, clause: bool = False) -> list[str]:
         ids = self.clause_ids if clause else self.sentence_ids
-        words: list[str] = []
-        position = index + 1
+        positions, ranks = self._words
+        rank = ranks[index + 1]
+        here = ids[index]
         tokens = self.text.tokens
-        while position < len(tokens) and len(words) < size and ids[position] == ids[index]:
-            if tokens[position].is_wordlike:
-                words.append(tokens[position].text)
-            position += 1
+        words = []
+        for p in positions[rank : rank + size]:
+            if ids[p] != here:
+                break
+            words.append(tokens[p].text)
         return words
 
     def same_sentence(self, first: int, second: int) -> bool:

@@ -196,14 +196,20 @@ class PhraseSet:
             for length, keys in self._prefixes_by_length.items()
             if (present := keys & text.key_prefixes(length))
         ]
-        if words or prefixes:
-            for index, key in enumerate(text.keys):
-                if key in words:
-                    self._try(self._by_first_word[key], padded, offsets[index], index, text, hits)
-                for length, present in prefixes:
-                    if key[:length] in present and len(key) >= length:
-                        candidates = self._by_prefix[key[:length]]
-                        self._try(candidates, padded, offsets[index], index, text, hits)
+        # Try each candidate pattern only where its first word occurs: the work is the number of
+        # occurrences of the set's first words, not the message's length times the set's size.
+        starts: list[tuple[int, list[_Compiled]]] = []
+        if words:
+            positions = text.positions_of(0)
+            for key in words:
+                starts.extend((index, self._by_first_word[key]) for index in positions[key])
+        for length, present in prefixes:
+            positions = text.positions_of(length)
+            for prefix in present:
+                starts.extend((index, self._by_prefix[prefix]) for index in positions[prefix])
+        starts.sort(key=lambda start: start[0])
+        for index, candidates in starts:
+            self._try(candidates, padded, offsets[index], index, text, hits)
         for compiled in self._anywhere:
             for match in compiled.regex.finditer(text.text):
                 if match.end() > match.start():

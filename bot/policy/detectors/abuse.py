@@ -186,7 +186,7 @@ class AbuseDetector:
                 return Target.THING
             if word in ("that", "those"):
                 return Target.OTHERS  # "that ignorant cow with the white Qashqai"
-        if any(ctx.same_sentence(ref.first, hit.first) for ref in ctx.staff_refs):
+        if ctx.staff_named_in_sentence_of(hit.first):
             return Target.OTHERS
         for word in after:
             if _base(word) in self.person or word in self.third:
@@ -199,13 +199,23 @@ class AbuseDetector:
 
     def _earlier_referent(self, ctx: MessageContext, hit: Hit) -> Target:
         """For an insult standing alone ("feral." "pathetic."), whoever was last spoken of."""
-        for position in range(hit.first - 1, -1, -1):
-            word = _base(ctx.text.tokens[position].text)
+        referents = ctx.memo.get("abuse.referents")
+        if referents is None:
+            referents = ctx.memo["abuse.referents"] = self._referents(ctx)
+        return referents[hit.first]
+
+    def _referents(self, ctx: MessageContext) -> list[Target]:
+        """For each token, who was last spoken of before it: one pass over the message."""
+        referents: list[Target] = []
+        last = Target.UNKNOWN
+        for token in ctx.text.tokens:
+            referents.append(last)
+            word = _base(token.text)
             if word in self.you:
-                return Target.ADDRESSEE
-            if word in self.third or word in self.person or self._is_staff_word(ctx, word):
-                return Target.OTHERS
-        return Target.UNKNOWN
+                last = Target.ADDRESSEE
+            elif word in self.third or word in self.person or self._is_staff_word(ctx, word):
+                last = Target.OTHERS
+        return referents
 
     def _person_target(self, ctx: MessageContext, hit: Hit) -> Target:
         """Like ``_target``, but an insult word with no person in sight is not aimed at anyone."""
@@ -216,12 +226,14 @@ class AbuseDetector:
 
     @staticmethod
     def _is_staff_word(ctx: MessageContext, word: str) -> bool:
-        return any(
-            ctx.text.tokens[ref.last].text.removesuffix("'s") == word for ref in ctx.staff_refs
-        )
+        return word in ctx.staff_words
 
     def _talks_to_someone(self, ctx: MessageContext) -> bool:
-        return ctx.replies_to_parent or any(t.text in self.you for t in ctx.text.tokens)
+        talks = ctx.memo.get("abuse.talks_to_someone")
+        if talks is None:
+            talks = ctx.replies_to_parent or any(t.text in self.you for t in ctx.text.tokens)
+            ctx.memo["abuse.talks_to_someone"] = talks
+        return bool(talks)
 
     def _framed(self, ctx: MessageContext, hit: Hit) -> bool:
         """An ordinary noun used as an insult: "you cow", "miserable cow", "rat of a daughter"."""

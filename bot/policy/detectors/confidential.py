@@ -105,8 +105,7 @@ class ConfidentialDetector:
 
     def _near(self, ctx: MessageContext, phrases: PhraseSet, start: int, end: int) -> bool:
         """Whether ``phrases`` match within a few words of original characters start..end."""
-        tokens = ctx.text.tokens
-        inside = [i for i, t in enumerate(tokens) if t.end > start and t.start < end]
+        inside = ctx.text.span_tokens(start, end)
         if not inside:
             return False
         low, high = inside[0] - _CONTEXT_WORDS, inside[-1] + _CONTEXT_WORDS
@@ -136,8 +135,11 @@ class ConfidentialDetector:
     @staticmethod
     def _signed_as_own(ctx: MessageContext, end: int) -> bool:
         """ "07700 900672 (me)", "07700 900672 - mine": the words straight after claim it."""
-        following = [t.text for t in ctx.text.tokens if t.start >= end and t.is_wordlike][:1]
-        return bool(following) and following[0] in ("me", "mine", "my", "ours")
+        tokens = ctx.text.tokens
+        for index in range(ctx.text.span_tokens(end, len(ctx.text.original)).start, len(tokens)):
+            if tokens[index].start >= end and tokens[index].is_wordlike:
+                return tokens[index].text in ("me", "mine", "my", "ours")
+        return False
 
     def _contact_details(self, ctx: MessageContext) -> list[str]:
         found: list[str] = []
@@ -193,12 +195,12 @@ class ConfidentialDetector:
             subject = self._subject(ctx, hit)
             if subject == "other" or (subject is None and hearsay):
                 found.append(ctx.quote(hit))
+        other_family = bool(_OTHER_FAMILY.search(ctx.text.text))
         for hit in self._unless(ctx, ignored, self.topics["health"]):
             # Parents announce their own child's diagnosis by name ("Zayan got his autism
             # diagnosis today"), so a health matter needs more than a name to be someone
             # else's: gossip, a member of staff, or the person being spoken to.
             subject = self._subject(ctx, hit)
-            other_family = bool(_OTHER_FAMILY.search(ctx.text.text))
             if subject != "own" and (
                 hearsay or other_family or self._about_staff_or_addressee(ctx, hit)
             ):
@@ -211,7 +213,7 @@ class ConfidentialDetector:
         return [hit for hit in phrases.find(ctx.text) if hit.first not in ignored]
 
     def _about_staff_or_addressee(self, ctx: MessageContext, hit: Hit) -> bool:
-        if any(ctx.same_sentence(ref.first, hit.first) for ref in ctx.staff_refs):
+        if ctx.staff_named_in_sentence_of(hit.first):
             return True
         words = ctx.before(hit.first, 8) + ctx.after(hit.last, 4)
         return any(w in self.you or w.removesuffix("'s") in self.staff_roles for w in words)
@@ -222,7 +224,7 @@ class ConfidentialDetector:
         return any(word in _WISHES for word in ctx.before(hit.first, 3, clause=True))
 
     def _about_staff(self, ctx: MessageContext, hit: Hit) -> bool:
-        if any(ctx.same_sentence(ref.first, hit.first) for ref in ctx.staff_refs):
+        if ctx.staff_named_in_sentence_of(hit.first):
             return True
         words = ctx.before(hit.first, _CONTEXT_WORDS) + ctx.after(hit.last, _CONTEXT_WORDS)
         return any(w.removesuffix("'s") in self.staff_roles for w in words)
@@ -232,10 +234,8 @@ class ConfidentialDetector:
         subject = self._subject_in(ctx.before(hit.first, 6, clause=True))
         if subject is not None:
             return subject
-        if any(
-            ref.last < hit.first and ctx.same_sentence(ref.first, hit.first)
-            for ref in ctx.staff_refs
-        ):
+        named_end = ctx.first_staff_ref_end.get(ctx.sentence_ids[hit.first])
+        if named_end is not None and named_end < hit.first:
             return "other"
         # Nothing before it in its clause: read the whole sentence ("police were at the house
         # ... the one where the twins live").

@@ -7,6 +7,8 @@ what the code asks for, so mild criticism routed that way never counts.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from bot.policy.context import MessageContext, SchoolKnowledge
 from bot.policy.patterns import Hit
 from bot.policy.rules import RuleId
@@ -37,6 +39,7 @@ class DisreputeDetector:
             named = min(refs)
             pronouns = self.pronouns | (self.you if ctx.addresses_staff else frozenset())
             refs += [i for i, t in enumerate(ctx.text.tokens) if i > named and t.text in pronouns]
+            refs.sort()
         evidence: list[str] = []
         for hit in self.condemnation.find(ctx.text):
             if self._about_school(ctx, hit, refs):
@@ -54,5 +57,10 @@ class DisreputeDetector:
 
     @staticmethod
     def _about_school(ctx: MessageContext, hit: Hit, refs: list[int]) -> bool:
-        inside = any(hit.first <= ref <= hit.last for ref in refs)
-        return inside or any(ctx.same_sentence(ref, hit.first) for ref in refs)
+        sentences = ctx.memo.get("disrepute.ref_sentences")
+        if sentences is None:
+            ids = ctx.sentence_ids
+            sentences = ctx.memo["disrepute.ref_sentences"] = frozenset(ids[r] for r in refs)
+        nearest = bisect_left(refs, hit.first)  # refs are sorted
+        inside = nearest < len(refs) and refs[nearest] <= hit.last
+        return inside or ctx.sentence_ids[hit.first] in sentences

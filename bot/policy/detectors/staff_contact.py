@@ -155,7 +155,7 @@ class StaffContactDetector:
             soon[0] in self.you or (soon[0] == "if" and soon[1:2] and soon[1] in self.you)
         ):
             return True  # "Miss Hughes you're a star", "and Miss Hughes if you're reading this"
-        opening = not any(t.is_wordlike for t in tokens[: hit.first]) or (
+        opening = ctx.first_word_index >= hit.first or (
             hit.first > 0 and tokens[hit.first - 1].kind is Kind.PUNCT
             and tokens[hit.first - 1].text in (".", "!", "?")
         )  # fmt: skip
