@@ -49,6 +49,7 @@ async def _dashboard(db: DbSession, user: SignedIn, school: School) -> Dashboard
         db, school, utcnow(),
         safeguarding=user.can(Permission.VIEW_SAFEGUARDING),
         itemise_alerts=user.can(Permission.REVIEW_FLAGS),
+        installation=user.can(Permission.MANAGE_SETTINGS),
     )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from bot.policy.rules import RuleId, Severity
 from bot.policy_files import describe_validation_error
 from bot.services import rule_settings
 from bot.services.access import Permission
+from bot.services.checking import verdict_of
 from bot.services.rule_settings import RuleRow
 from bot.services.school_settings import AlertTiming, RuleSetup
 from bot.services.school_settings import settings_of as school_settings_of
@@ -240,7 +241,7 @@ async def _classify(
         raise BadInputError("sent_at: give a time between the years 2000 and 2100")
     engine = runtime_of(request).engines.for_school(await school_of(db, user))
     try:
-        verdict = engine.classify(message.to_message())
+        verdict = await verdict_of(engine, message.to_message())
     except MessageTooLongError as error:
         raise HTTPException(413, str(error)) from None
     return verdict_json(message.id, verdict)

@@ -27,6 +27,7 @@ from bot.services.reports import (
 )
 from bot.services.schools import local_midnight, school_zone
 from bot.store.models import FlagStatus, School
+from bot.store.repositories.inbox import InboxRepository
 from bot.store.repositories.reports import FlagFacts, ReportRepository
 
 CHART_WEEKS = 12
@@ -37,6 +38,8 @@ SAFEGUARDING_UNDECIDED = (*OPEN, FlagStatus.ESCALATED)
 SEVERITIES = ("high", "medium", "low")
 WAITING_SHOWN = 50
 """At most this many waiting alerts are listed (all are counted)."""
+SET_ASIDE_DAYS = 7
+SET_ASIDE_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,26 @@ class AlertsWaiting:
 
 
 @dataclass(frozen=True)
+class SetAsideUpdate:
+    platform: str
+    update_id: int
+    received_at: datetime
+    attempts: int
+    error: str
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """Updates from a platform that could not be processed after every attempt, in the last
+    ``SET_ASIDE_DAYS`` days: a bug or a message our code trips over, for an administrator to
+    report. Their content was deleted; what went wrong is kept."""
+
+    days: int
+    count: int
+    recent: tuple[SetAsideUpdate, ...]
+
+
+@dataclass(frozen=True)
 class Dashboard:
     generated_at: datetime
     time_zone: str
@@ -90,6 +113,8 @@ class Dashboard:
     weekly: WeeklyFlags
     chats: tuple[ChatCoverage, ...]
     alerts_waiting: AlertsWaiting
+    set_aside: SetAside | None = None
+    """For those who look after the installation (administrators); None for others."""
 
 
 def week_starts(now: datetime, zone: ZoneInfo, weeks: int = CHART_WEEKS) -> tuple[date, ...]:
@@ -124,6 +149,7 @@ async def dashboard(
     *,
     safeguarding: bool,
     itemise_alerts: bool,
+    installation: bool = False,
 ) -> Dashboard:
     """The dashboard as one person may see it: with ``safeguarding`` (the DSL) flags escalated
     to the DSL are counted, separately; without it they are left out everywhere."""
@@ -174,4 +200,16 @@ async def dashboard(
             alerts[0].waited_minutes if alerts else None,
             alerts if itemise_alerts else (),
         ),
+        set_aside=await set_aside_updates(session, now) if installation else None,
     )
+
+
+async def set_aside_updates(session: AsyncSession, now: datetime) -> SetAside:
+    count, items = await InboxRepository(session).set_aside(
+        now - timedelta(days=SET_ASIDE_DAYS), SET_ASIDE_SHOWN
+    )
+    recent = tuple(
+        SetAsideUpdate(i.platform, i.update_id, i.received_at, i.attempts, i.error or "")
+        for i in items
+    )
+    return SetAside(SET_ASIDE_DAYS, count, recent)

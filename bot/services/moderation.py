@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.policy import ChatMessage, PolicyEngine, RuleId, Verdict
+from bot.services.checking import verdict_of
 from bot.services.school_settings import RetentionSettings
 from bot.store.models import Chat, ChatMember, Flag, FlagReason, FlagStatus, StoredMessage
 from bot.store.repositories.audit import AuditRepository
@@ -65,7 +66,7 @@ async def check_message(
     Only a flagged message's words are kept. An edited message is checked again: its flag is
     brought up to date, or created if the edit is what breaks the code.
     """
-    verdict = engine.classify(message)
+    verdict = await verdict_of(engine, message)
     messages = MessageRepository(session)
     stored = await messages.find(chat.id, message.id)
     if stored is None:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.policy import ChatMessage, PolicyEngine
+from bot.services.checking import verdict_of
 from bot.services.moderation import Retention
 from bot.store.models import (
     Chat,
@@ -121,7 +122,9 @@ async def file_report(
     and put it in ``school``'s flag queue as a report."""
     # The reported words are someone else's: judge them as from an unknown sender (a reporter
     # on the staff list would otherwise have them pass as a member of staff's own).
-    verdict = engine.classify(replace(message, sender=replace(message.sender, id="", name="")))
+    verdict = await verdict_of(
+        engine, replace(message, sender=replace(message.sender, id="", name=""))
+    )
     chat = await report_line(session, school, now)
     reporter = await MemberRepository(session).find_or_add(
         chat.id, message.sender.id, reporter_name[:255], None

@@ -11,7 +11,7 @@ import pytest
 
 from bot.services import consent
 from bot.store.db import transaction
-from bot.store.models import FlagStatus, School, UserRole, utcnow
+from bot.store.models import FlagStatus, InboxItem, InboxStatus, School, UserRole, utcnow
 from tests.api.conftest import SignIn
 from tests.api.support import Sessions
 from tests.factories import NOW, a_chat, a_member, another_school
@@ -152,3 +152,32 @@ async def test_someone_not_signed_in_is_asked_to(client: httpx.AsyncClient) -> N
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login")
     assert (await client.get("/api/dashboard")).status_code == 401
+
+
+async def test_administrators_see_the_updates_set_aside_and_reviewers_do_not(
+    sign_in: SignIn, sessions: Sessions, seeded_school: School
+) -> None:
+    now = utcnow()
+    async with transaction(sessions) as session:
+        session.add_all(
+            [
+                InboxItem(platform="telegram", update_id=901, status=InboxStatus.FAILED,
+                          received_at=now - timedelta(hours=1), attempts=3,
+                          error="RuntimeError: a bug in a handler"),
+                InboxItem(platform="telegram", update_id=902, status=InboxStatus.FAILED,
+                          received_at=now - timedelta(days=9), attempts=3, error="old"),
+                InboxItem(platform="telegram", update_id=903, status=InboxStatus.PROCESSED,
+                          received_at=now, attempts=1),
+            ]
+        )  # fmt: skip
+    admin = await sign_in(UserRole.ADMIN)
+    aside = (await admin.get("/api/dashboard")).json()["set_aside"]
+    assert (aside["count"], [u["update_id"] for u in aside["recent"]]) == (1, [901])
+    assert aside["recent"][0]["error"] == "RuntimeError: a bug in a handler"
+    page = (await admin.get("/")).text
+    assert "Updates set aside" in page
+    assert "Telegram update 901" in page
+
+    slt = await sign_in(UserRole.SLT)
+    assert (await slt.get("/api/dashboard")).json()["set_aside"] is None
+    assert "Updates set aside" not in (await slt.get("/")).text

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -57,6 +58,9 @@ POLL_TIMEOUT = 25
 # Waiting for a database that is down: from one second up to a minute between tries.
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0
 SWEEP_EVERY = 30.0
+MAX_ATTEMPTS = 3
+"""Tries at an update before it is set aside (failed), so that one bad update cannot stall the
+inbox, or the service at every restart."""
 # How long stopping waits for the dispatcher to finish the batch in hand before cancelling it
 # (rows it had claimed are then sent again once their lease runs out).
 DISPATCHER_STOP_WAIT = 5.0
@@ -274,19 +278,28 @@ class TelegramRuntime:
                 delay = min(delay * 2, RETRY_MAX)
 
     async def process_pending(self) -> int:
-        """Process every stored update not yet done, oldest first; how many were done."""
-        done = 0
+        """Process every stored update not yet done, oldest first; how many were tried.
+
+        An update that fails is tried again (after the others) until it has had
+        ``MAX_ATTEMPTS``, then set aside: each attempt is counted in a transaction of its own
+        before the work starts, so one that crashes or hangs the process counts too.
+        """
+        tried: Counter[int] = Counter()
         while True:
             async with self.sessions() as session:
                 pending = await InboxRepository(session).pending(PLATFORM)
-            if not pending:
-                return done
-            for update_id in pending:
+            due = [update_id for update_id in pending if tried[update_id] < MAX_ATTEMPTS]
+            if not due:
+                return sum(tried.values())
+            for update_id in due:
+                tried[update_id] += 1
                 await self._process_one(update_id)
-                done += 1
 
     async def _process_one(self, update_id: int) -> None:
         assert self.handler is not None, "start() first"
+        attempt = await self._count_attempt(update_id)
+        if attempt is None:
+            return
         actions: list[Action] = []
         try:
             async with transaction(self.sessions) as session:
@@ -294,7 +307,6 @@ class TelegramRuntime:
                 item = await inbox.claim(PLATFORM, update_id)
                 if item is None:
                     return  # done meanwhile by another worker
-                item.attempts += 1
                 update = Update.de_json(item.payload or {}, self.bot)
                 actions = await self.handler.handle(session, update, utcnow())
                 inbox.finish(item, InboxStatus.PROCESSED)
@@ -303,14 +315,43 @@ class TelegramRuntime:
         except Exception as error:  # a bad update or a bug must not stop the others
             if database_unreachable(error):
                 raise
-            log.exception("update %s could not be processed", update_id)
-            # Should the database be down after all, this raises and the update stays pending.
-            async with transaction(self.sessions) as session:
-                item = await InboxRepository(session).claim(PLATFORM, update_id)
-                if item is not None:
-                    InboxRepository.finish(item, InboxStatus.FAILED, _summary(error))
+            log.exception(
+                "update %s could not be processed (attempt %d of %d)",
+                update_id, attempt, MAX_ATTEMPTS,
+            )  # fmt: skip
+            await self._record_failure(update_id, _summary(error), final=attempt >= MAX_ATTEMPTS)
             return
         await perform(self.bot, actions, observe_only=self.observe_only)
+
+    async def _count_attempt(self, update_id: int) -> int | None:
+        """Count one more attempt at an update and commit it; None when there is nothing to try
+        (done meanwhile, or set aside now because its attempts ran out without finishing)."""
+        async with transaction(self.sessions) as session:
+            item = await InboxRepository(session).claim(PLATFORM, update_id)
+            if item is None:
+                return None
+            if item.attempts >= MAX_ATTEMPTS:
+                log.error(
+                    "update %s set aside: %d attempts did not finish", update_id, item.attempts
+                )
+                reason = item.error or "the process stopped while it was being processed"
+                InboxRepository.finish(item, InboxStatus.FAILED, reason)
+                return None
+            item.attempts += 1
+            return item.attempts
+
+    async def _record_failure(self, update_id: int, error: str, *, final: bool) -> None:
+        """Keep what went wrong; after the last attempt, set the update aside (its content goes).
+        Should the database be down after all, this raises and the update stays pending."""
+        async with transaction(self.sessions) as session:
+            item = await InboxRepository(session).claim(PLATFORM, update_id)
+            if item is None:
+                return
+            if final:
+                log.error("update %s set aside after %d attempts", update_id, item.attempts)
+                InboxRepository.finish(item, InboxStatus.FAILED, error)
+            else:
+                item.error = error
 
     # -- housekeeping -----------------------------------------------------------------------
 

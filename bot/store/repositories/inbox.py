@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.store.models import InboxItem, InboxStatus, utcnow
@@ -39,14 +40,23 @@ class InboxRepository(Repository):
         return await self.session.scalar(query.with_for_update(skip_locked=True))
 
     async def pending(self, platform: str, limit: int = 100) -> list[int]:
-        """Update ids waiting to be processed, oldest first."""
+        """Update ids waiting to be processed: those never tried first, then oldest first, so an
+        update being retried never holds up the ones behind it."""
         query = (
             select(InboxItem.update_id)
             .where(InboxItem.platform == platform, InboxItem.status == InboxStatus.PENDING)
-            .order_by(InboxItem.update_id)
+            .order_by(InboxItem.attempts, InboxItem.update_id)
             .limit(limit)
         )
         return list(await self.session.scalars(query))
+
+    async def set_aside(self, since: datetime, limit: int) -> tuple[int, list[InboxItem]]:
+        """Updates that could not be processed, received since ``since``: how many, and the most
+        recent ``limit`` of them (their content is gone; what went wrong is kept)."""
+        failed = (InboxItem.status == InboxStatus.FAILED, InboxItem.received_at >= since)
+        count = await self.session.scalar(select(func.count()).where(*failed))
+        query = select(InboxItem).where(*failed).order_by(InboxItem.id.desc()).limit(limit)
+        return count or 0, list(await self.session.scalars(query))
 
     @staticmethod
     def finish(item: InboxItem, status: InboxStatus, error: str | None = None) -> None:
