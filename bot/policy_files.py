@@ -6,16 +6,20 @@ school editing its YAML sees a sentence, never a traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import yaml
+from numpy.typing import NDArray
 from pydantic import BaseModel, ValidationError
 
 from bot.errors import ConfigError
 from bot.policy.config import PolicyConfig
 from bot.policy.engine import PolicyEngine
+from bot.policy.learned import Block, Example, LearnedModel
 from bot.policy.lexicon import LexiconData, LexiconError
 from bot.policy.patterns import PatternError
 from bot.policy.profanity import ProfanityModel, SigmoidCalibrated
@@ -147,18 +151,81 @@ def load_profanity_model() -> ProfanityModel | None:
     )
 
 
+LEARNED_JSON, LEARNED_ARRAYS = "learned.json", "learned.npz"
+
+
+def learned_model_paths(config_dir: Path) -> tuple[Path, Path]:
+    """Where ``schoolgate train`` writes the learned layer and the engine reads it."""
+    return config_dir / "model" / LEARNED_JSON, config_dir / "model" / LEARNED_ARRAYS
+
+
+def load_learned_model(config_dir: Path) -> LearnedModel | None:
+    """The learned layer trained from the corpus (``schoolgate train``), or None when it has
+    not been built. Its files are plain data: JSON and NumPy arrays, never a pickle."""
+    json_path, arrays_path = learned_model_paths(config_dir)
+    if not json_path.exists() or not arrays_path.exists():
+        log.warning("no learned model in %s: word rules only (build it: schoolgate train)",
+                    json_path.parent)  # fmt: skip
+        return None
+    try:
+        document = json.loads(json_path.read_text(encoding="utf-8"))
+        with np.load(arrays_path, allow_pickle=False) as arrays:
+            word_idf, char_idf, coef = arrays["word_idf"], arrays["char_idf"], arrays["coef"]
+        return _learned_model(document, word_idf, char_idf, coef)
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
+        raise ConfigError(f"learned model in {json_path.parent} cannot be read: {error}") from None
+
+
+def _learned_model(
+    document: dict[str, Any],
+    word_idf: NDArray[np.float64],
+    char_idf: NDArray[np.float64],
+    coef: NDArray[np.float64],
+) -> LearnedModel:
+    if document.get("format") != 1:
+        raise ValueError(f"format {document.get('format')!r} is not one this version reads")
+    word_terms: list[str] = document["word_terms"]
+    char_terms: list[str] = document["char_terms"]
+    rules = tuple(document["rules"])
+    if len(word_terms) != len(word_idf) or len(char_terms) != len(char_idf):
+        raise ValueError("the vocabularies and the arrays do not match")
+    if coef.shape != (len(rules), len(word_terms) + len(char_terms)):
+        raise ValueError(f"coefficients of shape {coef.shape} do not fit the vocabularies")
+    # One column per rule, words' rows then characters'.
+    by_term = np.ascontiguousarray(coef.T, dtype=np.float64)
+    words = Block({t: i for i, t in enumerate(word_terms)}, word_idf, by_term[: len(word_terms)])
+    chars = Block({t: i for i, t in enumerate(char_terms)}, char_idf, by_term[len(word_terms) :])
+    examples = {
+        rule: tuple(
+            Example(item["text"], {word_terms[t]: v for t, v in item["terms"]}) for item in items
+        )
+        for rule, items in document["examples"].items()
+    }
+    return LearnedModel(
+        rules=rules,
+        words=words,
+        chars=chars,
+        intercepts=tuple(document["intercepts"]),
+        thresholds=tuple(document["thresholds"]),
+        examples=examples,
+        trained_on=document.get("trained_on", ""),
+    )
+
+
 def build_engine(
     school_file: Path,
     config_dir: Path,
     policy_file: Path | None = None,
     *,
     use_model: bool = True,
+    use_learned: bool = True,
 ) -> PolicyEngine:
     school = load_school(school_file)
     policy = load_policy(policy_file)
     lexicons = load_lexicons(config_dir / "lexicons")
     model = load_profanity_model() if use_model else None
+    learned = load_learned_model(config_dir) if use_learned else None
     try:
-        return PolicyEngine(school, lexicons, policy, model)
+        return PolicyEngine(school, lexicons, policy, model, learned)
     except (LexiconError, PatternError) as error:
         raise ConfigError(f"lexicons in {config_dir / 'lexicons'}: {error}") from None

@@ -35,7 +35,13 @@ from bot.errors import ConfigError
 from bot.jobs import Housekeeping
 from bot.periodic import repeat
 from bot.policy.context import phone_key
-from bot.policy_files import load_lexicons, load_policy, load_profanity_model, load_school
+from bot.policy_files import (
+    load_learned_model,
+    load_lexicons,
+    load_policy,
+    load_profanity_model,
+    load_school,
+)
 from bot.services.digest import escalate, queue_digests
 from bot.services.dispatcher import Dispatcher, Sender
 from bot.services.moderation import Retention
@@ -106,6 +112,7 @@ class Runtime:
             load_lexicons(settings.config_dir / "lexicons"),
             load_policy(settings.policy_file),
             load_profanity_model(),
+            load_learned_model(settings.config_dir) if settings.learned_model else None,
         )
         runtime = cls(settings, database, sessions, engines)
         if settings.telegram_bot_token is not None:

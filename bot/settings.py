@@ -18,9 +18,13 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///var/schoolgate.db"
     config_dir: Path = PROJECT_ROOT / "config"
     migrations_dir: Path = PROJECT_ROOT / "migrations"
+    corpus_dir: Path = PROJECT_ROOT / "corpus"
     school_file: Path | None = None
     """Defaults to the example school in ``config_dir``."""
     policy_file: Path | None = None
+    learned_model: bool = True
+    """Whether the learned layer (``config/model``, built by ``schoolgate train``) checks
+    messages beside the word rules."""
     public_base_url: str | None = None
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"

@@ -137,6 +137,11 @@ def test_evaluate_reports_precision_and_recall() -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[-1] == "messages: 4, all rules right: 3 (75.0%)"
+    # The word rules alone first, then the engine as it runs (with the learned layer).
+    assert "word rules alone:" in lines
+    assert lines.index("word rules alone:") < lines.index(
+        "word rules and learned model (the engine):"
+    )
     staff_row = next(row for row in lines if row.startswith("staff-contact"))
     assert staff_row.split()[1:4] == ["1", "0", "0"]
     overall = next(row for row in lines if row.startswith("overall (micro)"))

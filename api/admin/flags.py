@@ -216,6 +216,8 @@ class Reason(BaseModel):
     clause: str
     """The clause of the code of conduct the rule enforces."""
     evidence: str
+    source: str
+    """Who found it: "rules" (the word rules) or "model" (the learned layer)."""
 
 
 class DecisionState(BaseModel):
@@ -299,7 +301,8 @@ def _detail(seen: review.Examined) -> FlagDetail:
         text=case.message.text, sent_at=case.message.sent_at, edited_at=case.message.edited_at,
         media=list(case.message.media_kinds),
         reasons=[
-            Reason(rule=r.rule, severity=r.severity, clause=r.clause, evidence=r.evidence)
+            Reason(rule=r.rule, severity=r.severity, clause=r.clause, evidence=r.evidence,
+                   source=r.source)
             for r in flag.reasons
         ],
         decision=DecisionState(

@@ -17,6 +17,7 @@ def _register_commands() -> None:
     from bot.cli import (
         account_commands,
         admin_commands,
+        learning_commands,
         policy_commands,
         serve_command,
         whatsapp_commands,
@@ -25,6 +26,7 @@ def _register_commands() -> None:
 
     for module in (
         policy_commands,
+        learning_commands,
         admin_commands,
         account_commands,
         serve_command,

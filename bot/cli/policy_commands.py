@@ -77,8 +77,14 @@ def evaluate(school_file: Path, policy_file: Path | None, mistakes: bool, data: 
 
     Prints precision, recall and F1 per rule and overall.
     """
-    engine = _engine(school_file, policy_file)
-    evaluation = Evaluation()
+    combined = _engine(school_file, policy_file)
+    engines = {"word rules and learned model (the engine)": combined}
+    if combined.learned is not None:
+        rules_only = build_engine(
+            school_file, get_settings().config_dir, policy_file, use_learned=False
+        )
+        engines = {"word rules alone": rules_only, **engines}
+    evaluations = {title: Evaluation() for title in engines}
     unreadable = 0
     with data.open("rb") as stream:
         for number, line in enumerate(_lines(stream), start=1):
@@ -87,20 +93,27 @@ def evaluate(school_file: Path, policy_file: Path | None, mistakes: bool, data: 
                 message_id, message = parse_line(line)
                 if not isinstance(labels, list):
                     raise LineError(message_id, "expected must be a list of rule ids")
-                verdict = engine.classify(message)
+                verdicts = {title: engine.classify(message) for title, engine in engines.items()}
             except (LineError, MessageTooLongError, AttributeError) as error:
                 unreadable += 1
                 click.echo(f"line {number}: skipped: {error}", err=True)
                 continue
-            evaluation.record(message.id, message.text, labels, [str(r) for r in verdict.rules])
+            for title, verdict in verdicts.items():
+                predicted = [str(r) for r in verdict.rules]
+                evaluations[title].record(message.id, message.text, labels, predicted)
+    final = evaluations["word rules and learned model (the engine)"]
     if mistakes:
-        for mistake in evaluation.mistakes:
+        for mistake in final.mistakes:
             missed = ", ".join(sorted(mistake.expected - mistake.predicted)) or "-"
             extra = ", ".join(sorted(mistake.predicted - mistake.expected)) or "-"
             click.echo(f"{mistake.message_id}: missed {missed}; wrongly flagged {extra}")
             click.echo(f"    {mistake.text}")
         click.echo()
-    click.echo(evaluation.report())
+    sections = [
+        f"{title}:\n{evaluation.report()}" if len(evaluations) > 1 else evaluation.report()
+        for title, evaluation in evaluations.items()
+    ]
+    click.echo("\n\n".join(sections))
     if unreadable:
         sys.exit(1)
 

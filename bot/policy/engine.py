@@ -14,18 +14,29 @@ from bot.policy.detectors.disrepute import DisreputeDetector
 from bot.policy.detectors.frequent import frequent_contact
 from bot.policy.detectors.harassment import HarassmentDetector
 from bot.policy.detectors.images import ImagesDetector
-from bot.policy.detectors.staff_contact import StaffContactDetector
+from bot.policy.detectors.staff_contact import Contact, StaffContactDetector
+from bot.policy.features import ModelInput, model_input
+from bot.policy.learned import LearnedModel
 from bot.policy.lexicon import LexiconData
 from bot.policy.message import ChatMessage, Role
 from bot.policy.normalise import Normaliser
+from bot.policy.patterns import PhraseSet
 from bot.policy.profanity import ProfanityModel
 from bot.policy.rules import RuleId
 from bot.policy.school import SchoolConfig
-from bot.policy.verdict import Explanation, Finding, Verdict
+from bot.policy.verdict import FROM_MODEL, Explanation, Finding, Verdict
 
 # Longer than any chat platform allows (Telegram: 4,096; WhatsApp: 65,536 bytes); anything longer
 # is refused rather than analysed slowly.
 MAX_TEXT_CHARS = 65_536
+
+
+QUOTED_EXAMPLE_CHARS = 120
+
+
+def _shorten(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= QUOTED_EXAMPLE_CHARS else flat[: QUOTED_EXAMPLE_CHARS - 1] + "…"
 
 
 class MessageTooLongError(ValueError):
@@ -44,8 +55,10 @@ class PolicyEngine:
         lexicons: LexiconData,
         policy: PolicyConfig | None = None,
         profanity: ProfanityModel | None = None,
+        learned: LearnedModel | None = None,
     ) -> None:
         self.policy = policy or PolicyConfig()
+        self.learned = learned
         self.school = SchoolKnowledge(school, lexicons.extended(self.policy.lexicons))
         self._abuse = AbuseDetector(self.school, profanity)
         self._staff_contact = StaffContactDetector(self.school)
@@ -59,6 +72,7 @@ class PolicyEngine:
             self.school.vocabulary(chain.from_iterable(d.phrase_sets for d in detectors)),
             self._abuse.maskable_words(),
         )
+        self._school_names = PhraseSet("school names", self.school.classes["school_name"])
 
     def abuse_vocabulary(self) -> list[str]:
         """The insults and swear words the lexicons know, swear words first."""
@@ -67,9 +81,38 @@ class PolicyEngine:
     def classify(self, message: ChatMessage) -> Verdict:
         if len(message.text) > MAX_TEXT_CHARS:
             raise MessageTooLongError(len(message.text))
-        directory = self.school.directory
-        if message.sender.role is Role.STAFF or directory.match_person(message.sender):
+        if self._is_staff(message):
             return Verdict(message.id)  # staff are not bound by the parents' code
+        ctx, contacts = self._context(message)
+        findings = [
+            *self._abuse.detect(ctx),
+            *self._staff_contact.detect(ctx, contacts),
+            *self._confidential.detect(ctx),
+            *self._disrepute.detect(ctx),
+            *self._images.detect(ctx),
+            *self._harassment.detect(ctx),
+        ]
+        if self.learned is not None:
+            found = {f.rule for f in findings}
+            findings.extend(f for f in self._learned_findings(ctx) if f.rule not in found)
+        contacted = tuple(dict.fromkeys(c.member.name for c in contacts if c.member is not None))
+        return Verdict(message.id, self._explain(findings), contacted)
+
+    def model_input(self, message: ChatMessage) -> ModelInput | None:
+        """What the learned layer reads of ``message`` (None for staff, whom it never reads)."""
+        if self._is_staff(message):
+            return None
+        ctx, _ = self._context(message)
+        return model_input(ctx, self._school_names)
+
+    def _is_staff(self, message: ChatMessage) -> bool:
+        directory = self.school.directory
+        return (
+            message.sender.role is Role.STAFF or directory.match_person(message.sender) is not None
+        )
+
+    def _context(self, message: ChatMessage) -> tuple[MessageContext, list[Contact]]:
+        directory = self.school.directory
         text = self._normalise(message.text)
         ctx = MessageContext(
             message=message,
@@ -83,16 +126,29 @@ class PolicyEngine:
         )
         contacts = self._staff_contact.contacts(ctx)
         ctx.addresses_staff = bool(contacts)
-        findings = [
-            *self._abuse.detect(ctx),
-            *self._staff_contact.detect(ctx, contacts),
-            *self._confidential.detect(ctx),
-            *self._disrepute.detect(ctx),
-            *self._images.detect(ctx),
-            *self._harassment.detect(ctx),
-        ]
-        contacted = tuple(dict.fromkeys(c.member.name for c in contacts if c.member is not None))
-        return Verdict(message.id, self._explain(findings), contacted)
+        return ctx, contacts
+
+    def _learned_findings(self, ctx: MessageContext) -> list[Finding]:
+        """What the learned layer finds that the word rules did not: each with its score, the
+        words that weighed most and the labelled message it reads most like."""
+        model = self.learned
+        assert model is not None
+        features = model_input(ctx, self._school_names)
+        findings = []
+        for score in model.scores(features):
+            if not score.breaks:
+                continue
+            words = model.weightiest_words(features, score.rule)
+            nearest = model.nearest_example(features, score.rule)
+            evidence = [
+                f"raised by the learned model, not a word rule: score {score.probability:.2f}"
+            ]
+            if words:
+                evidence.append("words that weighed most: " + ", ".join(f'"{w}"' for w in words))
+            if nearest is not None:
+                evidence.append(f'reads like: "{_shorten(nearest.text)}"')
+            findings.append(Finding(RuleId(score.rule), "; ".join(evidence), source=FROM_MODEL))
+        return findings
 
     def frequent_contact(
         self, contact_times: Iterable[datetime], now: datetime
@@ -108,7 +164,9 @@ class PolicyEngine:
         if RuleId.STAFF_CONTACT not in enabled:
             enabled.discard(RuleId.OUT_OF_HOURS)  # out-of-hours is a kind of staff contact
         explanations = [
-            Explanation(f.rule, policy.severity(f.rule), policy.clause(f.rule), f.evidence)
+            Explanation(
+                f.rule, policy.severity(f.rule), policy.clause(f.rule), f.evidence, f.source
+            )
             for f in findings
             if f.rule in enabled
         ]

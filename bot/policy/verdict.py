@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 from bot.policy.rules import RULE_ORDER, RuleId, Severity
 
+FROM_RULES = "rules"
+"""A finding of the word rules (lexicons, patterns and their context)."""
+FROM_MODEL = "model"
+"""A finding of the learned layer, which the word rules did not make."""
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -13,6 +18,7 @@ class Finding:
 
     rule: RuleId
     evidence: str
+    source: str = FROM_RULES
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +27,8 @@ class Explanation:
     severity: Severity
     clause: str
     evidence: str
+    source: str = FROM_RULES
+    """Who found it: the word rules (``FROM_RULES``) or the learned layer (``FROM_MODEL``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,11 @@ async def check_message(
     flag = await flags.for_message(stored.id)
     reasons = [
         FlagReason(
-            rule=str(e.rule), severity=e.severity.label, clause=e.clause, evidence=e.evidence
+            rule=str(e.rule),
+            severity=e.severity.label,
+            clause=e.clause,
+            evidence=e.evidence,
+            source=e.source,
         )
         for e in verdict.explanations
     ]

@@ -138,7 +138,11 @@ async def file_report(
     )  # fmt: skip
     reasons = [
         FlagReason(
-            rule=str(e.rule), severity=e.severity.label, clause=e.clause, evidence=e.evidence
+            rule=str(e.rule),
+            severity=e.severity.label,
+            clause=e.clause,
+            evidence=e.evidence,
+            source=e.source,
         )
         for e in verdict.explanations
     ]

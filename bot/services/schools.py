@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.errors import BadInputError
 from bot.policy import PolicyEngine, SchoolConfig
 from bot.policy.config import PolicyConfig
+from bot.policy.learned import LearnedModel
 from bot.policy.lexicon import LexiconData, LexiconError
 from bot.policy.patterns import PatternError
 from bot.policy.profanity import ProfanityModel
@@ -140,6 +141,7 @@ class EngineCache:
     lexicons: LexiconData
     policy: PolicyConfig
     profanity: ProfanityModel | None
+    learned: LearnedModel | None = None
 
     def __post_init__(self) -> None:
         self._engines: dict[int, tuple[str, PolicyEngine]] = {}
@@ -164,7 +166,9 @@ class EngineCache:
     def build(self, config: SchoolConfig, settings: SchoolSettings) -> PolicyEngine:
         """An engine for ``config`` with the school's ``settings`` laid over the installation's
         policy. Raises LexiconError or PatternError for extra terms that cannot be compiled."""
-        return PolicyEngine(config, self.lexicons, settings.policy(self.policy), self.profanity)
+        return PolicyEngine(
+            config, self.lexicons, settings.policy(self.policy), self.profanity, self.learned
+        )
 
     def remember(self, school: School, engine: PolicyEngine) -> None:
         """Use ``engine``, just built from the school's data as it now is, until that changes."""

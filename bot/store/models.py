@@ -327,6 +327,8 @@ class FlagReason(Base):
     severity: Mapped[str] = mapped_column(String(8))
     clause: Mapped[str] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(8), default="rules", server_default="rules")
+    """Who found it: "rules" (the word rules) or "model" (the learned layer)."""
 
     flag: Mapped[Flag] = relationship(back_populates="reasons", lazy="raise")
 

@@ -30,6 +30,10 @@ class Contact:
     evidence: str
 
 
+_DETERMINERS = frozenset({"the", "my", "our", "his", "her", "their", "your", "ur", "tomorrow's",
+                          "todays", "today's", "next", "this", "that"})  # fmt: skip
+
+
 class StaffContactDetector:
     def __init__(self, school: SchoolKnowledge) -> None:
         self.school = school
@@ -38,8 +42,9 @@ class StaffContactDetector:
         self.modal = school.words("modal")
         self.you = school.words("you")
         self.subjects = frozenset(
-            {"i", "we", "u", "you", "ya", "someone", "anyone", "it", "there", "this", "that"}
-        )
+            {"i", "we", "u", "you", "ya", "someone", "anyone", "it", "there", "this", "that",
+             "he", "she", "they"}
+        )  # fmt: skip
         # Words that, straight after a name opening a message, show it is said to that person:
         # "Chloe sorry to bother you", "Anita quick one", "Mr Okafor if you're reading this".
         self.addressing = frozenset(
@@ -143,6 +148,15 @@ class StaffContactDetector:
         """Token positions straight after a greeting or thanks ("thanks Mr Reilly")."""
         return {hit.last + 1 for hit in self.greetings.find(ctx.text)}
 
+    @staticmethod
+    def _asked(ctx: MessageContext, index: int) -> bool:
+        """Whether the sentence holding token ``index`` ends with a question mark."""
+        tokens, ids = ctx.text.tokens, ctx.sentence_ids
+        position = index
+        while position + 1 < len(tokens) and ids[position + 1] == ids[index]:
+            position += 1
+        return tokens[position].text == "?"
+
     def _is_vocative(self, ctx: MessageContext, hit: StaffHit, greeted: set[int]) -> bool:
         if hit.possessive or self._another_persons_initial(ctx, hit):
             return False
@@ -167,7 +181,13 @@ class StaffContactDetector:
             after = [w for w in ctx.after(hit.last, 3) if w not in _SOFTENERS]
             if after and (after[0] in self.you or after[0] in self.addressing):
                 return True
-            return len(after) >= 2 and after[0] in self.modal and after[1] in self.subjects
+            if len(after) < 2 or after[0] not in self.modal:
+                return False
+            # "Mr Fraser is it PE tomorrow": a question put to them, no comma needed. After a
+            # determiner it may be a statement ("Mr Fraser is the best"), unless it is asked.
+            return after[1] in self.subjects or (
+                after[1] in _DETERMINERS and self._asked(ctx, hit.last)
+            )
         # "..., Mr Okafor?" at the end of a sentence.
         preceding = tokens[hit.first - 1] if hit.first > 0 else None
         return (

@@ -1,0 +1,167 @@
+"""The learned layer: a linear model per rule over word and character n-grams, scored in pure
+Python from plain data (``bot.learning`` trains it; ``bot.policy_files`` loads it).
+
+It reproduces scikit-learn's pipeline exactly: sublinear TF-IDF, each block (words, characters)
+scaled to unit length, then a logistic regression per rule. A message breaks a rule when the
+model's probability reaches the rule's threshold, chosen for precision on authors the model
+never saw (see ``bot.learning.train``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import repeat
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bot.policy.features import PLACEHOLDER_PREFIX, STAFF, ModelInput
+
+
+@dataclass(frozen=True)
+class Block:
+    """One TF-IDF block (words or characters): each term's row, its idf, and the rules'
+    coefficients for it (one column per rule)."""
+
+    rows: Mapping[str, int]
+    idf: NDArray[np.float64]
+    coef: NDArray[np.float64]
+
+    def values(self, features: Sequence[str]) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        """The rows of the terms present, and their unit-length TF-IDF values."""
+        found = np.fromiter(
+            map(self.rows.get, features, repeat(-1)), dtype=np.intp, count=len(features)
+        )
+        found = found[found >= 0]
+        if not len(found):
+            return found, np.zeros(0)
+        rows, counts = np.unique(found, return_counts=True)
+        values = (1.0 + np.log(counts)) * self.idf[rows]
+        norm = math.sqrt(float(values @ values))
+        return rows, values / norm
+
+    def vector(self, features: Sequence[str]) -> dict[str, float]:
+        """The block's unit-length TF-IDF values, by term (terms it does not know are skipped)."""
+        rows, values = self.values(features)
+        terms = self.terms
+        return {
+            terms[row]: value for row, value in zip(rows.tolist(), values.tolist(), strict=True)
+        }
+
+    def decisions(self, features: Sequence[str], rules: int) -> NDArray[np.float64]:
+        rows, values = self.values(features)
+        if not len(rows):
+            return np.zeros(rules)
+        result: NDArray[np.float64] = values @ self.coef[rows]
+        return result
+
+    def weight(self, term: str, rule: int) -> float:
+        return float(self.coef[self.rows[term], rule])
+
+    @cached_property
+    def terms(self) -> list[str]:
+        terms = [""] * len(self.rows)
+        for term, row in self.rows.items():
+            terms[row] = term
+        return terms
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A labelled corpus message, shown as what a flagged message "reads like"."""
+
+    text: str
+    vector: Mapping[str, float]
+    """Its unit-length word TF-IDF vector."""
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    rule: str
+    probability: float
+    threshold: float
+
+    @property
+    def breaks(self) -> bool:
+        return self.probability >= self.threshold
+
+
+@dataclass(frozen=True)
+class LearnedModel:
+    rules: tuple[str, ...]
+    words: Block
+    chars: Block
+    intercepts: Sequence[float]
+    thresholds: Sequence[float]
+    examples: Mapping[str, Sequence[Example]]
+    """For each rule, the corpus messages that break it."""
+    trained_on: str = ""
+    """What the model was trained on, for the flag page (e.g. "the corpus: 4,270 messages")."""
+    _index: dict[str, dict[str, list[tuple[int, float]]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def scores(self, features: ModelInput) -> list[Score]:
+        words = self.words.decisions(features.word_features, len(self.rules))
+        chars = self.chars.decisions(features.char_features, len(self.rules))
+        out = []
+        for index, rule in enumerate(self.rules):
+            decision = self.intercepts[index] + float(words[index] + chars[index])
+            out.append(Score(rule, _sigmoid(decision), self.thresholds[index]))
+        return out
+
+    def weightiest_words(self, features: ModelInput, rule: str, count: int = 3) -> list[str]:
+        """The message's words that pushed its score for ``rule`` up most: each word's own
+        features (the word, the bigram it starts, its character n-grams) summed."""
+        index = self.rules.index(rule)
+        pushes: dict[str, float] = {}
+        blocks = ((self.words, features.word_features), (self.chars, features.char_features))
+        contribution: dict[str, float] = {}
+        for block, block_features in blocks:
+            rows, values = block.values(block_features)
+            terms = block.terms
+            for row, push in zip(rows.tolist(), (values * block.coef[rows, index]).tolist(),
+                                 strict=True):  # fmt: skip
+                contribution[terms[row]] = contribution.get(terms[row], 0.0) + push
+        for word, origins in features.word_origins():
+            if word.startswith(PLACEHOLDER_PREFIX) and word != STAFF:
+                continue
+            push = sum(contribution.get(feature, 0.0) for feature in origins)
+            shown = "(a staff name)" if word == STAFF else word
+            pushes[shown] = max(pushes.get(shown, push), push)
+        ranked = sorted(pushes.items(), key=lambda item: item[1], reverse=True)
+        return [word for word, push in ranked[:count] if push > 0]
+
+    def nearest_example(self, features: ModelInput, rule: str) -> Example | None:
+        """The labelled message breaking ``rule`` whose words are most like these (cosine
+        similarity, summed over the message's own terms through an index of the examples)."""
+        examples = self.examples.get(rule, ())
+        postings = self._postings(rule)
+        similarity: dict[int, float] = {}
+        for term, value in self.words.vector(features.word_features).items():
+            for index, weight in postings.get(term, ()):
+                similarity[index] = similarity.get(index, 0.0) + value * weight
+        if not similarity:
+            return None
+        best = max(similarity, key=lambda index: (similarity[index], -index))
+        return examples[best]
+
+    def _postings(self, rule: str) -> dict[str, list[tuple[int, float]]]:
+        cached = self._index.get(rule)
+        if cached is None:
+            cached = {}
+            for index, example in enumerate(self.examples.get(rule, ())):
+                for term, weight in example.vector.items():
+                    cached.setdefault(term, []).append((index, weight))
+            self._index[rule] = cached
+        return cached
+
+
+def _sigmoid(value: float) -> float:
+    if value >= 0:
+        return 1.0 / (1.0 + math.exp(-value))
+    exp = math.exp(value)
+    return exp / (1.0 + exp)
