@@ -107,9 +107,11 @@ format: $(STAMP) ## ruff format + ruff check --fix
 	@echo "==> ruff check --fix"
 	@$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## run the benchmarks (classifier, alert delivery)
+bench: $(STAMP) ## run the benchmarks (classifier, worst-case messages, alert delivery)
 	@echo "==> bench/classify.py"
 	@$(BIN)/python bench/classify.py
+	@echo "==> bench/worst_case.py"
+	@$(BIN)/python bench/worst_case.py
 	@echo "==> bench/alerts.py"
 	@$(BIN)/python bench/alerts.py
 

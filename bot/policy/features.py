@@ -12,7 +12,7 @@ import itertools
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from bot.policy.context import MessageContext
+from bot.policy.context import MessageContext, find_phone_numbers, phone_key
 from bot.policy.normalise import Kind, NormalisedText
 from bot.policy.patterns import PhraseSet
 
@@ -21,6 +21,9 @@ SCHOOL = "__school__"
 ADDRESSEE = "__addressee__"
 MENTION = "__mention__"
 NUMBER = "__num__"
+PHONE = "__phone__"
+PUBLIC_CONTACT = "__public_contact__"
+"""The school's own office number or address, which anyone may share."""
 EMAIL = "__email__"
 URL = "__url__"
 CAPTION = "__caption__"
@@ -28,14 +31,19 @@ PLACEHOLDER_PREFIX = "__"
 
 CHAR_SIZES = (2, 3, 4, 5)
 _KEPT_PUNCT = frozenset({"?", "!"})
-MAX_MODEL_TOKENS = 1200
-"""Tokens read by the model, from the start: longer than any real chat message's worth of words,
-and a bound on the work a pasted essay can cause."""
+MODEL_HEAD, MODEL_TAIL = 240, 80
+"""Words the model reads of a long message: its beginning and its end (about 1,500 characters
+in all, more than nearly any chat message). The word rules read all of it; this bounds what a
+pasted essay costs the model, and a rant usually says its worst at one end or the other."""
+MAX_GRAM_WORD = 32
+"""A "word" longer than this is no word: its character n-grams are not read."""
 
 
 @lru_cache(maxsize=1 << 16)
 def char_grams(word: str) -> tuple[str, ...]:
     """The character 2- to 5-grams of ``word`` padded with spaces (words recur: cached)."""
+    if len(word) > MAX_GRAM_WORD:
+        return ()
     padded = f" {word} "
     return tuple(
         padded[start : start + size]
@@ -70,17 +78,19 @@ class ModelInput:
                 features.extend(char_grams(word))
         return features
 
-    def word_origins(self) -> list[tuple[str, list[str]]]:
-        """Each word with the features it gives rise to: to say which words weighed most."""
+    def word_origins(self) -> dict[str, list[str]]:
+        """Each word (once) with the features it gives rise to: the word, its character
+        n-grams and the bigrams it starts, to say which words weighed most."""
         words = self.words
-        out = []
+        out: dict[str, list[str]] = {}
         for index, word in enumerate(words):
-            features = [word]
+            features = out.get(word)
+            if features is None:
+                features = out[word] = [word]
+                if not word.startswith(PLACEHOLDER_PREFIX):
+                    features.extend(char_grams(word))
             if index + 1 < len(words):
                 features.append(f"{word} {words[index + 1]}")
-            if not word.startswith(PLACEHOLDER_PREFIX):
-                features.extend(char_grams(word))
-            out.append((word, features))
         return out
 
 
@@ -101,15 +111,23 @@ def model_input(ctx: MessageContext, school_names: PhraseSet) -> ModelInput:
         context.append("__addresses_staff__")
     for media in ctx.message.media:
         context.append(f"__media_{media.kind.lower()}__")
-    return ModelInput(tuple(words[:MAX_MODEL_TOKENS]), tuple(dict.fromkeys(context)))
+    if len(words) > MODEL_HEAD + MODEL_TAIL:
+        words = words[:MODEL_HEAD] + words[-MODEL_TAIL:]
+    return ModelInput(tuple(words), tuple(dict.fromkeys(context)))
 
 
 def _words(text: NormalisedText, ctx: MessageContext | None, school_names: PhraseSet) -> list[str]:
-    tokens = text.tokens[:MAX_MODEL_TOKENS]
+    tokens = text.tokens
     replaced: dict[int, tuple[int, str]] = {}  # first token -> (last token, placeholder)
     if ctx is not None:
         for ref in ctx.staff_refs:
             replaced[ref.first] = (ref.last, STAFF)
+        public = ctx.school.public_numbers
+        for found in find_phone_numbers(text.original):
+            span = text.span_tokens(found.start(), found.end())
+            if span:
+                placeholder = PUBLIC_CONTACT if phone_key(found.group()) in public else PHONE
+                replaced.setdefault(span.start, (span.stop - 1, placeholder))
     for hit in school_names.find(text):
         replaced.setdefault(hit.first, (hit.last, SCHOOL))
     addressee = _replied_first_name(ctx)
@@ -134,7 +152,8 @@ def _words(text: NormalisedText, ctx: MessageContext | None, school_names: Phras
         elif kind is Kind.NUMBER:
             words.append(NUMBER)
         elif kind is Kind.EMAIL:
-            words.append(EMAIL)
+            shared = ctx is not None and token.text in ctx.school.public_emails
+            words.append(PUBLIC_CONTACT if shared else EMAIL)
         elif kind is Kind.URL:
             words.append(URL)
         elif kind is Kind.SYMBOL or token.text in _KEPT_PUNCT:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,9 +30,20 @@ class Block:
     rows: Mapping[str, int]
     idf: NDArray[np.float64]
     coef: NDArray[np.float64]
+    _last: list[Any] = field(default_factory=lambda: [None], compare=False, repr=False)
 
     def values(self, features: Sequence[str]) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-        """The rows of the terms present, and their unit-length TF-IDF values."""
+        """The rows of the terms present, and their unit-length TF-IDF values (remembered for
+        the last feature list asked about: scoring and explaining ask about the same one)."""
+        # One tuple, read and replaced whole: engines are shared by worker threads.
+        last = self._last[0]
+        if last is not None and last[0] is features:
+            return last[1], last[2]
+        rows, values = self._values(features)
+        self._last[0] = (features, rows, values)
+        return rows, values
+
+    def _values(self, features: Sequence[str]) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
         found = np.fromiter(
             map(self.rows.get, features, repeat(-1)), dtype=np.intp, count=len(features)
         )
@@ -126,10 +138,10 @@ class LearnedModel:
             for row, push in zip(rows.tolist(), (values * block.coef[rows, index]).tolist(),
                                  strict=True):  # fmt: skip
                 contribution[terms[row]] = contribution.get(terms[row], 0.0) + push
-        for word, origins in features.word_origins():
+        for word, origins in features.word_origins().items():
             if word.startswith(PLACEHOLDER_PREFIX) and word != STAFF:
                 continue
-            push = sum(contribution.get(feature, 0.0) for feature in origins)
+            push = sum(contribution.get(feature, 0.0) for feature in dict.fromkeys(origins))
             shown = "(a staff name)" if word == STAFF else word
             pushes[shown] = max(pushes.get(shown, push), push)
         ranked = sorted(pushes.items(), key=lambda item: item[1], reverse=True)

@@ -23,7 +23,7 @@ from bot.store.models import (
 )
 from tests.api.conftest import SignIn
 from tests.api.support import Sessions, audit_events
-from tests.conftest import message
+from tests.conftest import MODEL_ONLY_CAMPAIGN, message
 from tests.factories import a_chat, a_member, another_school
 
 pytestmark = pytest.mark.anyio
@@ -407,3 +407,19 @@ async def test_a_report_offers_no_action_on_its_sender(
     # Deciding on it is still possible.
     confirmed = await slt.post(f"/api/flags/{high}/decision", json={"decision": "confirm"})
     assert confirmed.status_code == 200
+
+
+async def test_a_flag_the_learned_model_raised_says_so(
+    sign_in: SignIn, sessions: Sessions, engine: PolicyEngine, seeded_school: School
+) -> None:
+    [flag_id] = await a_chat_with(
+        sessions, engine, seeded_school, [Said(MODEL_ONLY_CAMPAIGN, DAY[20])]
+    )
+    assert flag_id is not None
+    slt = await sign_in(UserRole.SLT)
+    [reason] = (await slt.get(f"/api/flags/{flag_id}")).json()["reasons"]
+    assert (reason["rule"], reason["source"]) == ("harassment-campaign", "model")
+    assert reason["evidence"].startswith("raised by the learned model, not a word rule")
+    page = (await slt.get(f"/flags/{flag_id}")).text
+    assert "Learned model" in page
+    assert "The learned model found what no word rule did" in page

@@ -19,6 +19,13 @@ def case(text: str, expected: list[str], **kwargs: Any) -> Any:
     return pytest.param(text, set(expected), kwargs, id=text[:60])
 
 
+@pytest.fixture(scope="module")
+def engine() -> PolicyEngine:
+    """The word rules alone: these cases pin what the detectors decide. What the learned layer
+    adds is measured on the corpus (tests/learning) and in tests/policy/test_learned.py."""
+    return build_engine(SCHOOL_FILE, CONFIG_DIR, use_learned=False)
+
+
 def check(engine: PolicyEngine, text: str, expected: set[str], kwargs: dict[str, Any]) -> None:
     assert rules_of(engine, message(text, **kwargs)) == expected
 
