@@ -10,6 +10,7 @@ never saw (see ``bot.learning.train``).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -44,14 +45,16 @@ class Block:
         return rows, values
 
     def _values(self, features: Sequence[str]) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+        counts = Counter(features)
         found = np.fromiter(
-            map(self.rows.get, features, repeat(-1)), dtype=np.intp, count=len(features)
+            map(self.rows.get, counts, repeat(-1)), dtype=np.intp, count=len(counts)
         )
-        found = found[found >= 0]
-        if not len(found):
-            return found, np.zeros(0)
-        rows, counts = np.unique(found, return_counts=True)
-        values = (1.0 + np.log(counts)) * self.idf[rows]
+        known = found >= 0
+        rows = found[known]
+        if not len(rows):
+            return rows, np.zeros(0)
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))[known]
+        values = (1.0 + np.log(tf)) * self.idf[rows]
         norm = math.sqrt(float(values @ values))
         return rows, values / norm
 

@@ -65,6 +65,15 @@ class NormalisedText:
     _positions: dict[int, dict[str, list[int]]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    _padded: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    @property
+    def padded(self) -> str:
+        """``text`` with a space after its last word, as phrase patterns expect one."""
+        found = self._padded
+        if not found:
+            found = self._padded[:] = [self.text + " "]
+        return found[0]
 
     @property
     def key_set(self) -> frozenset[str]:

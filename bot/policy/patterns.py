@@ -187,8 +187,6 @@ class PhraseSet:
 
     def _find(self, text: NormalisedText) -> list[Hit]:
         hits: list[Hit] = []
-        padded = text.text + " "
-        offsets = text.offsets
         # Most messages contain none of a set's first words: find that out in one intersection.
         words = self._first_words & text.key_set
         prefixes = [
@@ -207,9 +205,11 @@ class PhraseSet:
             positions = text.positions_of(length)
             for prefix in present:
                 starts.extend((index, self._by_prefix[prefix]) for index in positions[prefix])
-        starts.sort(key=lambda start: start[0])
-        for index, candidates in starts:
-            self._try(candidates, padded, offsets[index], index, text, hits)
+        if starts:
+            starts.sort(key=lambda start: start[0])
+            padded, offsets = text.padded, text.offsets
+            for index, candidates in starts:
+                self._try(candidates, padded, offsets[index], index, text, hits)
         for compiled in self._anywhere:
             for match in compiled.regex.finditer(text.text):
                 if match.end() > match.start():
