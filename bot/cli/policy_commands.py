@@ -20,7 +20,8 @@ from bot.settings import get_settings
 
 
 def _engine(school: Path, policy: Path | None) -> PolicyEngine:
-    return build_engine(school, get_settings().config_dir, policy)
+    settings = get_settings()
+    return build_engine(school, settings.config_dir, policy, use_learned=settings.learned_model)
 
 
 @click.command()
