@@ -105,14 +105,17 @@ Deliver = Callable[[JSON], Awaitable[InboxItem]]
 """Gets an update to the bot (by getUpdates or the webhook) and waits until it is processed."""
 
 
-async def sent_in(api: FakeTelegramAPI, chat: JSON, count: int) -> list[SentMessage]:
+async def sent_in(
+    api: FakeTelegramAPI, chat: JSON, count: int, timeout: float = WAIT
+) -> list[SentMessage]:
     """Wait until the bot has sent ``count`` messages in ``chat``; return them all."""
 
     async def enough() -> list[SentMessage] | None:
         sent = api.sent_messages(chat["id"])
         return sent if len(sent) >= count else None
 
-    return await wait_for(enough, f"{count} message(s) from the bot in {chat.get('title')}")
+    what = f"{count} message(s) from the bot in {chat.get('title')}"
+    return await wait_for(enough, what, timeout)
 
 
 # -- reading the database --------------------------------------------------------------------

@@ -237,9 +237,11 @@ async def test_the_worker_command_delivers_until_interrupted(
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            [sent] = await sent_in(api, tu.private_chat(OKAFOR), 1)
+            # A process of its own: it imports, loads the models and migrates first, which on a
+            # busy machine takes several seconds.
+            [sent] = await sent_in(api, tu.private_chat(OKAFOR), 1, timeout=60)
             assert sent.text == "High: Year 3 Parents"
-            await wait_for(lambda: sent_row(engine), "the row to be marked sent")
+            await wait_for(lambda: sent_row(engine), "the row to be marked sent", timeout=30)
         finally:
             worker.send_signal(signal.SIGINT)
             async with asyncio.timeout(10):

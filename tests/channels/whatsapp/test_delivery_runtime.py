@@ -293,7 +293,7 @@ async def test_the_worker_command_delivers_whatsapp_without_telegram(
         )  # fmt: skip
         try:
             await eventually(
-                lambda: len(twilio_api.messages(group.sid)) == 1, "the worker's post", timeout=20
+                lambda: len(twilio_api.messages(group.sid)) == 1, "the worker's post", timeout=60
             )
             await all_sent(session_factory(engine), timeout=10)
         finally:
