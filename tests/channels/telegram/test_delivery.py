@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from bot.channels.telegram.delivery import CHANNEL, TelegramSender, telegram_bot
 from bot.services.dispatcher import Dispatcher
 from bot.services.outbox import enqueue
 from bot.store.db import session_factory, transaction
-from bot.store.models import OutboxMessage, OutboxStatus
+from bot.store.models import OutboxMessage, OutboxStatus, utcnow
 from bot.store.repositories.outbox import OutboxRepository
 from tests.channels.telegram.conftest import StartBot
 from tests.channels.telegram.support import OKAFOR, PAT, TOKEN, YEAR3, sent_in, wait_for
@@ -43,7 +43,9 @@ async def bot(api: FakeTelegramAPI) -> AsyncIterator[Bot]:
         yield plain
 
 
-async def queue(sessions: Sessions, recipient: int, **fields: Any) -> OutboxMessage:
+async def queue(
+    sessions: Sessions, recipient: int, now: datetime = NOW, **fields: Any
+) -> OutboxMessage:
     async with transaction(sessions) as session:
         return await enqueue(
             session,
@@ -52,7 +54,7 @@ async def queue(sessions: Sessions, recipient: int, **fields: Any) -> OutboxMess
             recipient=str(recipient),
             text=fields.pop("text", "High: Year 3 Parents"),
             purpose="alert",
-            now=NOW,
+            now=now,
             **fields,
         )
 
@@ -222,7 +224,11 @@ async def test_the_worker_command_delivers_until_interrupted(
     url = sqlite_url(tmp_path)
     engine = await migrated_engine(url)
     try:
-        await queue(session_factory(engine), OKAFOR["id"], text="High: Year 3 Parents")
+        # Queued now: the worker's retention purge clears sent rows from over a week ago, which
+        # a fixed date in the past becomes as the calendar moves on.
+        await queue(
+            session_factory(engine), OKAFOR["id"], now=utcnow(), text="High: Year 3 Parents"
+        )
         api.add_chat(tu.private_chat(OKAFOR))
         environment = {
             key: value for key, value in os.environ.items() if not key.startswith("TELEGRAM_")
