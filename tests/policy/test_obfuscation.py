@@ -98,3 +98,25 @@ def test_disguised_abuse_is_caught_as_well_as_plain(engine: PolicyEngine, name: 
     missed = [d.text for d in disguised if not caught(engine, d)]
     share = 1 - len(missed) / len(disguised)
     assert share >= 0.85, f"{name}: {len(missed)} of {len(disguised)} missed: {missed}"
+
+
+def test_abuse_in_leetspeak_throughout_is_caught_as_well_as_plain(engine: PolicyEngine) -> None:
+    """Every word of the message in leetspeak, not just the rude ones ("y0u 4r3 4 j0k3")."""
+    plain = [m for m in abusive_messages() if caught(engine, m)]
+    leet = [
+        ChatMessage(
+            m.id,
+            re.sub(r"[A-Za-z]{2,}", lambda w: leetspeak(w[0]), m.text),
+            m.sent_at,
+            m.sender,
+            m.chat_id,
+            m.chat_title,
+            m.mentions,
+            m.reply_to,
+            m.media,
+        )
+        for m in plain
+    ]
+    missed = [d.text for d in leet if not caught(engine, d)]
+    share = 1 - len(missed) / len(leet)
+    assert share >= 0.85, f"{len(missed)} of {len(leet)} missed: {missed}"
