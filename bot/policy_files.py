@@ -208,7 +208,6 @@ def _learned_model(
         intercepts=tuple(document["intercepts"]),
         thresholds=tuple(document["thresholds"]),
         examples=examples,
-        trained_on=document.get("trained_on", ""),
     )
 
 

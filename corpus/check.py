@@ -1,4 +1,8 @@
-"""Check a batch of authored or second-read corpus lines: python3 corpus/check.py FILE..."""
+"""Check a batch of authored or second-read corpus lines: python3 corpus/check.py FILE...
+
+Standard library only, so authors and readers can run it with any python3, without the
+project's environment; ``LABELS`` are ``bot.learning.corpus.JUDGED_RULES``.
+"""
 
 from __future__ import annotations
 

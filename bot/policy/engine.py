@@ -93,8 +93,7 @@ class PolicyEngine:
             *self._harassment.detect(ctx),
         ]
         if self.learned is not None:
-            found = {f.rule for f in findings}
-            findings.extend(f for f in self._learned_findings(ctx) if f.rule not in found)
+            findings.extend(self._learned_findings(ctx, {f.rule for f in findings}))
         contacted = tuple(dict.fromkeys(c.member.name for c in contacts if c.member is not None))
         return Verdict(message.id, self._explain(findings), contacted)
 
@@ -128,15 +127,17 @@ class PolicyEngine:
         ctx.addresses_staff = bool(contacts)
         return ctx, contacts
 
-    def _learned_findings(self, ctx: MessageContext) -> list[Finding]:
-        """What the learned layer finds that the word rules did not: each with its score, the
-        words that weighed most and the labelled message it reads most like."""
+    def _learned_findings(self, ctx: MessageContext, found: set[RuleId]) -> list[Finding]:
+        """What the learned layer finds that the word rules (``found``) did not: each with its
+        score, the words that weighed most and the labelled message it reads most like. Only
+        those are explained: explaining costs more than scoring."""
         model = self.learned
         assert model is not None
         features = model_input(ctx, self._school_names)
         findings = []
         for score in model.scores(features):
-            if not score.breaks:
+            rule = RuleId(score.rule)
+            if not score.breaks or rule in found or not self.policy.enabled(rule):
                 continue
             words = model.weightiest_words(features, score.rule)
             nearest = model.nearest_example(features, score.rule)
@@ -147,7 +148,7 @@ class PolicyEngine:
                 evidence.append("words that weighed most: " + ", ".join(f'"{w}"' for w in words))
             if nearest is not None:
                 evidence.append(f'reads like: "{_shorten(nearest.text)}"')
-            findings.append(Finding(RuleId(score.rule), "; ".join(evidence), source=FROM_MODEL))
+            findings.append(Finding(rule, "; ".join(evidence), source=FROM_MODEL))
         return findings
 
     def frequent_contact(

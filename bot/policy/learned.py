@@ -1,5 +1,5 @@
-"""The learned layer: a linear model per rule over word and character n-grams, scored in pure
-Python from plain data (``bot.learning`` trains it; ``bot.policy_files`` loads it).
+"""The learned layer: a linear model per rule over word and character n-grams, scored with NumPy
+from plain data (``bot.learning`` trains it; ``bot.policy_files`` loads it).
 
 It reproduces scikit-learn's pipeline exactly: sublinear TF-IDF, each block (words, characters)
 scaled to unit length, then a logistic regression per rule. A message breaks a rule when the
@@ -73,9 +73,6 @@ class Block:
         result: NDArray[np.float64] = values @ self.coef[rows]
         return result
 
-    def weight(self, term: str, rule: int) -> float:
-        return float(self.coef[self.rows[term], rule])
-
     @cached_property
     def terms(self) -> list[str]:
         terms = [""] * len(self.rows)
@@ -113,8 +110,6 @@ class LearnedModel:
     thresholds: Sequence[float]
     examples: Mapping[str, Sequence[Example]]
     """For each rule, the corpus messages that break it."""
-    trained_on: str = ""
-    """What the model was trained on, for the flag page (e.g. "the corpus: 4,270 messages")."""
     _index: dict[str, dict[str, list[tuple[int, float]]]] = field(
         default_factory=dict, compare=False, repr=False
     )

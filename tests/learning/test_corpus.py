@@ -92,3 +92,11 @@ def test_a_disagreement_nobody_settled_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(CorpusError, match="not adjudicated"):
         build_corpus(copy, load_school(copy / "school.yaml"))
+
+
+def test_the_batch_checker_knows_the_same_rules_as_the_corpus() -> None:
+    """corpus/check.py runs without the project's environment, so it keeps its own list."""
+    import runpy
+
+    checker = runpy.run_path(str(CORPUS / "check.py"))
+    assert checker["LABELS"] == set(JUDGED_RULES)
