@@ -6,6 +6,7 @@ school editing its YAML sees a sentence, never a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -168,10 +169,14 @@ def load_learned_model(config_dir: Path) -> LearnedModel | None:
                     json_path.parent)  # fmt: skip
         return None
     try:
-        document = json.loads(json_path.read_text(encoding="utf-8"))
+        raw = json_path.read_bytes()
+        document = json.loads(raw)
         with np.load(arrays_path, allow_pickle=False) as arrays:
             word_idf, char_idf, coef = arrays["word_idf"], arrays["char_idf"], arrays["coef"]
-        return _learned_model(document, word_idf, char_idf, coef)
+        # The vocabulary (in the JSON) and the arrays together name the model a school's
+        # refitted weights belong to.
+        version = hashlib.sha256(raw + arrays_path.read_bytes()).hexdigest()[:16]
+        return _learned_model(document, word_idf, char_idf, coef, version)
     except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
         raise ConfigError(f"learned model in {json_path.parent} cannot be read: {error}") from None
 
@@ -181,6 +186,7 @@ def _learned_model(
     word_idf: NDArray[np.float64],
     char_idf: NDArray[np.float64],
     coef: NDArray[np.float64],
+    version: str = "",
 ) -> LearnedModel:
     if document.get("format") != 1:
         raise ValueError(f"format {document.get('format')!r} is not one this version reads")
@@ -208,6 +214,7 @@ def _learned_model(
         intercepts=tuple(document["intercepts"]),
         thresholds=tuple(document["thresholds"]),
         examples=examples,
+        version=version,
     )
 
 

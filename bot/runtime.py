@@ -32,7 +32,7 @@ from bot.channels.whatsapp.delivery import (
 from bot.channels.whatsapp.runtime import WhatsAppRuntime
 from bot.channels.whatsapp.twilio_client import WHATSAPP_PREFIX, WhatsAppApi
 from bot.errors import ConfigError
-from bot.jobs import Housekeeping
+from bot.jobs import Housekeeping, SchoolModelTraining
 from bot.periodic import repeat
 from bot.policy.context import phone_key
 from bot.policy_files import (
@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 30.0
 """Seconds between looks for digests and escalations due (with Telegram off)."""
+TRAINING_CHECK_EVERY = 60.0
+"""Seconds between looks for a school model to retrain (asked for on the Rules page, or nightly)."""
 DISPATCHER_STOP_WAIT = 5.0
 """Seconds stopping waits for the dispatcher to finish the batch in hand before cancelling it
 (rows it had claimed are then sent again once their lease runs out)."""
@@ -78,6 +80,8 @@ class Runtime:
 
     housekeeping: Housekeeping = field(init=False)
     """The retention purge, run on a timer while the process serves."""
+    training: SchoolModelTraining = field(init=False)
+    """Retrains the models of schools that learn from their decisions, nightly and when asked."""
     alert_channels: frozenset[str] = field(init=False)
     """The channels alerts may go to staff on here (``alert_channels(settings)``)."""
     dispatcher: Dispatcher | None = field(default=None, init=False)
@@ -97,6 +101,9 @@ class Runtime:
             self.sessions,
             retention_defaults(self.settings),
             every=self.settings.purge_every_minutes * 60,
+        )
+        self.training = SchoolModelTraining(
+            self.sessions, self.engines, self.settings.corpus_dir, every=TRAINING_CHECK_EVERY
         )
         self._stop_jobs = asyncio.Event()
         self._jobs: list[asyncio.Task[None]] = []
@@ -144,6 +151,10 @@ class Runtime:
         self._jobs.append(
             asyncio.create_task(self.housekeeping.run_forever(self._stop_jobs), name="retention")
         )
+        if self.engines.learned is not None:
+            self._jobs.append(
+                asyncio.create_task(self.training.run_forever(self._stop_jobs), name="training")
+            )
         senders: dict[str, Sender] = {}
         if self.telegram is not None:
             await self.telegram.start()

@@ -16,6 +16,9 @@ class Notice(BaseModel):
     version: str = Field(min_length=1, max_length=32)
     text: str = Field(min_length=1)
     button: str = Field(min_length=1, max_length=64)
+    learning: str = Field(min_length=1)
+    """Added to the notice (the installation's or the school's own) while the school keeps
+    decided flags as examples for its own model; {flag_days} may be used."""
 
 
 class AlertButtons(BaseModel):

@@ -11,11 +11,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.admin.deps import DbSession, SignedIn, requires, runtime_of, school_of, settings_of
+from api.admin.deps import (
+    DbSession,
+    SignedIn,
+    requires,
+    runtime_of,
+    school_of,
+    settings_of,
+    wake_outbox_after_commit,
+)
 from api.admin.templating import redirect, render
 from bot.channels.jsonl import MessageIn, PersonIn, verdict_json
 from bot.errors import BadInputError
@@ -23,7 +31,8 @@ from bot.policy.config import FrequentContactSettings
 from bot.policy.engine import MessageTooLongError
 from bot.policy.rules import RuleId, Severity
 from bot.policy_files import describe_validation_error
-from bot.services import rule_settings
+from bot.runtime import retention
+from bot.services import learning, rule_settings
 from bot.services.access import Permission
 from bot.services.checking import verdict_of
 from bot.services.rule_settings import RuleRow
@@ -239,7 +248,7 @@ async def _classify(
     """One message through the school's own engine, as the bot would check it."""
     if not EARLIEST <= message.sent_at.replace(tzinfo=None) <= LATEST:
         raise BadInputError("sent_at: give a time between the years 2000 and 2100")
-    engine = runtime_of(request).engines.for_school(await school_of(db, user))
+    engine = await runtime_of(request).engines.for_school(db, await school_of(db, user))
     try:
         verdict = await verdict_of(engine, message.to_message())
     except MessageTooLongError as error:
@@ -267,6 +276,7 @@ async def _page(
         "rules/page.html",
         {
             "rows": await _table(request, db, school),
+            "learning": await learning.status(db, school),
             "frequent": _frequent(request, school),
             "lexicons": _lexicons(request, school),
             "can_manage": user.can(Permission.MANAGE_RULES),
@@ -364,6 +374,47 @@ async def lexicons_form(request: Request, db: DbSession, user: Manager) -> Respo
             request, db, user, errors={"lexicons": str(error)}, submitted=form, status=400
         )
     return redirect(request, "/rules#lexicons", "Extra terms saved.")
+
+
+@pages.post("/rules/learning")
+async def learning_form(
+    request: Request,
+    background: BackgroundTasks,
+    db: DbSession,
+    user: Manager,
+    learn: Annotated[Literal["on", "off"], Form()],
+) -> Response:
+    """Turn learning from decisions on (the notice goes out again) or off (examples deleted)."""
+    school = await school_of(db, user)
+    runtime = runtime_of(request)
+    version = await learning.set_learning(
+        db, school, learn == "on", runtime.texts.notice, retention(settings_of(request)),
+        user.actor, utcnow(), whatsapp_suffix=runtime.whatsapp_texts.notice_suffix,
+    )  # fmt: skip
+    if learn == "off":
+        done = (
+            "Learning from decisions is off: every kept example and the school's model are deleted."
+        )
+    elif version is None:
+        done = "Learning from decisions was already on."
+    else:
+        wake_outbox_after_commit(request, background)  # the notice asking everyone again
+        done = (
+            f"Learning from decisions is on. The notice now says so (version {version}) and every "
+            "member is asked to agree again; flags decided from now on are kept as examples."
+        )
+    return redirect(request, "/rules#learning", done)
+
+
+@pages.post("/rules/learning/retrain")
+async def retrain_form(request: Request, db: DbSession, user: Manager) -> Response:
+    school = await school_of(db, user)
+    if not await learning.request_retraining(db, school, user.actor, utcnow()):
+        return redirect(request, "/rules#learning", "Turn learning from decisions on first.")
+    return redirect(
+        request, "/rules#learning",
+        "Retraining asked for: the school's model is retrained within a few minutes.",
+    )  # fmt: skip
 
 
 @pages.post("/rules/try")

@@ -110,6 +110,8 @@ class LearnedModel:
     thresholds: Sequence[float]
     examples: Mapping[str, Sequence[Example]]
     """For each rule, the corpus messages that break it."""
+    version: str = ""
+    """Names the files it was read from: a school's refitted weights fit this version only."""
     _index: dict[str, dict[str, list[tuple[int, float]]]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -122,6 +124,25 @@ class LearnedModel:
             decision = self.intercepts[index] + float(words[index] + chars[index])
             out.append(Score(rule, _sigmoid(decision), self.thresholds[index]))
         return out
+
+    def with_weights(
+        self, coef: NDArray[np.float64], intercepts: NDArray[np.float64]
+    ) -> LearnedModel:
+        """The same model (vocabulary, idf, thresholds, examples) with other coefficients, as a
+        school's refit gives them: one row per rule, word terms then character terms."""
+        words, chars = len(self.words.rows), len(self.chars.rows)
+        if coef.shape != (len(self.rules), words + chars) or len(intercepts) != len(self.rules):
+            raise ValueError(f"weights of shape {coef.shape} do not fit this model")
+        by_term = np.ascontiguousarray(coef.T, dtype=np.float64)
+        return LearnedModel(
+            rules=self.rules,
+            words=Block(self.words.rows, self.words.idf, by_term[:words]),
+            chars=Block(self.chars.rows, self.chars.idf, by_term[words:]),
+            intercepts=[float(b) for b in intercepts],
+            thresholds=self.thresholds,
+            examples=self.examples,
+            version=self.version,
+        )
 
     def weightiest_words(self, features: ModelInput, rule: str, count: int = 3) -> list[str]:
         """The message's words that pushed its score for ``rule`` up most: each word's own

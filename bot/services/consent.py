@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services import learning
 from bot.store.models import Chat, ChatMember, Consent
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ChatRepository
@@ -58,6 +59,7 @@ async def withdraw(
             withdrawn += 1
             await session.flush()
     erased = await MessageRepository(session).erase_content([m.id for m in members])
+    await learning.forget_members(session, [m.id for m in members], now)
     if withdrawn:
         await AuditRepository(session).record(
             f"{platform}:user:{platform_user_id}", "consent.withdrawn",

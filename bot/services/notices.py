@@ -59,12 +59,23 @@ def notice_text(school: School | None, default: Notice, installation: Retention)
         current_notice(school, default).template,
         school.name if school else "your school",
         retention,
+        learning_paragraph(school, default),
     )
 
 
-def fill_notice(template: str, school_name: str, retention: Retention) -> str:
+def learning_paragraph(school: School | None, default: Notice) -> str | None:
+    """What the notice adds while the school keeps decided flags as examples (else None)."""
+    if school is None or settings_of(school).learning is None:
+        return None
+    return default.learning
+
+
+def fill_notice(
+    template: str, school_name: str, retention: Retention, learning: str | None = None
+) -> str:
     # Placeholders were checked when the words were saved (or are the installation's own).
-    return template.format(
+    words = template if learning is None else f"{template.rstrip()}\n\n{learning.strip()}"
+    return words.format(
         school=school_name,
         metadata_days=retention.metadata.days,
         flag_days=retention.flags.days,
@@ -115,7 +126,10 @@ async def publish_notice(
         notice={"version": version, "text": own} if own else None,
         notices_written=serial,
     )
-    text = fill_notice(own or default.text, school.name, installation.for_school(changed.retention))
+    text = fill_notice(
+        own or default.text, school.name, installation.for_school(changed.retention),
+        default.learning if changed.learning is not None else None,
+    )  # fmt: skip
     if len(text) > MAX_MESSAGE:
         raise BadInputError(
             f"notice.text: with the school's name and the periods filled in, the notice is "
@@ -156,7 +170,10 @@ async def refresh_notices(
         notice = current_notice(school, default)
         if chat.notice_version == notice.version:
             continue
-        text = fill_notice(notice.template, school.name, retention_of(school, installation))
+        text = fill_notice(
+            notice.template, school.name, retention_of(school, installation),
+            learning_paragraph(school, default),
+        )  # fmt: skip
         await _post_notice(
             session, chat, notice.version, text, default, "system", now,
             key=f"notice:{chat.id}:{notice.version}:{now.isoformat()}",

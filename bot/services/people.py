@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.errors import NotFoundError
 from bot.policy.redaction import Redactor, handle_forms, name_forms, staff_forms
 from bot.policy.school import SchoolConfig
+from bot.services import learning
 from bot.store.models import Chat, ChatMember, Consent, Flag, School
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.flags import FlagRepository
@@ -324,6 +325,7 @@ async def erase(
     withdrawn = await people.consents_in_force(member_ids)
     flag_ids = await people.flag_ids(member_ids)
     await people.strip_flags(flag_ids)
+    await learning.forget_members(session, member_ids, now)
     deleted, _ = await people.delete_messages(member_ids)
     outbox = await people.delete_outbox(member_ids, flag_ids)
     erased = Erased(

@@ -15,6 +15,7 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInputError, ConflictError, NotFoundError
+from bot.services import learning
 from bot.services.alerts import AlertContext, alert_buttons, alert_text, audience, notify
 from bot.services.audit_log import actor_names
 from bot.services.outbox import enqueue
@@ -269,6 +270,9 @@ async def decide(
     if decision is Decision.ESCALATE:
         flag.safeguarding = True
         alerted = await _alert_dsl(session, case, reviewer, note, texts=texts, channels=channels)
+    school = await SchoolRepository(session).get(case.school_id)
+    if school is not None:
+        await learning.keep_decision(session, flag, school, case.sender.id, now)
     await AuditRepository(session).record(
         reviewer.actor, AUDITED[decision], f"flag:{flag.id}", case.school_id,
         reason=note, rules=case.rules, previous=str(previous),

@@ -116,15 +116,18 @@ async def save_rules(
         rules=dict(choices),
         frequent_contact=frequent_contact.model_dump() if frequent_contact else None,
     )
-    engine = _compile(engines, school, changed)
+    engine = await _compile(session, engines, school, changed)
     await save_settings(session, school, changed, actor, "rules")
     engines.remember(school, engine)
 
 
-def _compile(engines: EngineCache, school: School, settings: SchoolSettings) -> PolicyEngine:
+async def _compile(
+    session: AsyncSession, engines: EngineCache, school: School, settings: SchoolSettings
+) -> PolicyEngine:
     """The school's engine with ``settings``: BadInputError if it cannot be built."""
+    learned = await engines.learned_for(session, school)
     try:
-        return engines.build(SchoolConfig.model_validate(school.config), settings)
+        return engines.build(SchoolConfig.model_validate(school.config), settings, learned)
     except (LexiconError, PatternError) as error:
         raise BadInputError(f"lexicons: {error}") from None
 
@@ -142,7 +145,7 @@ async def save_lexicons(
     expressions are refused, since one badly written could slow every check of every message.
     """
     known = engines.lexicons.lists
-    current = engines.for_school(school)
+    current = await engines.for_school(session, school)
     terms: dict[str, list[str]] = {}
     for name, given in lexicons.items():
         if name not in known:
@@ -155,7 +158,7 @@ async def save_lexicons(
         if cleaned:
             terms[name] = cleaned
     changed = settings_of(school).changed(lexicons=terms)
-    engine = _compile(engines, school, changed)
+    engine = await _compile(session, engines, school, changed)
     await save_settings(session, school, changed, actor, "lexicon terms")
     engines.remember(school, engine)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from datetime import time
+from datetime import datetime, time
 from enum import StrEnum
 from string import Formatter
 from typing import Annotated
@@ -126,6 +126,14 @@ class NoticeText(_Model):
     ]
 
 
+class Learning(_Model):
+    """The school keeps SLT's decisions on flagged messages as examples for its own model."""
+
+    since: datetime
+    """When the school chose it: only flags raised after it, from members who agreed to the
+    notice that says so, are kept as examples."""
+
+
 class SchoolSettings(_Model):
     rules: dict[RuleId, RuleSetup] = Field(default_factory=dict)
     lexicons: dict[str, tuple[str, ...]] = Field(default_factory=dict)
@@ -144,6 +152,8 @@ class SchoolSettings(_Model):
     version is never used twice for different words."""
     reminders: dict[RuleId, ReminderText] = Field(default_factory=dict)
     """Reworded reminders, by rule; the rest as in config/texts."""
+    learning: Learning | None = None
+    """None: flagged messages are never kept as examples (the default)."""
 
     @field_validator("digest_time")
     @classmethod

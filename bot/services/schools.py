@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import BadInputError
+from bot.learning.weights import Weights
 from bot.policy import PolicyEngine, SchoolConfig
 from bot.policy.config import PolicyConfig
 from bot.policy.learned import LearnedModel
@@ -25,6 +26,7 @@ from bot.policy_files import describe_validation_error
 from bot.services.school_settings import SchoolSettings, settings_of
 from bot.store.models import School, StaffMember, utcnow
 from bot.store.repositories.audit import AuditRepository
+from bot.store.repositories.learning import LearningRepository
 from bot.store.repositories.schools import SchoolRepository
 
 log = logging.getLogger(__name__)
@@ -135,40 +137,62 @@ async def _sync_staff(session: AsyncSession, school: School, config: SchoolConfi
 
 @dataclass
 class EngineCache:
-    """One compiled policy engine per school, with the school's own rule settings, rebuilt when
-    the school's data changes (saving its school file or settings moves ``updated_at``)."""
+    """One compiled policy engine per school, with the school's own rule settings and, when it
+    learns from its decisions, its own model, rebuilt when the school's data changes (saving its
+    school file or settings, or retraining its model, moves ``updated_at``)."""
 
     lexicons: LexiconData
     policy: PolicyConfig
     profanity: ProfanityModel | None
     learned: LearnedModel | None = None
+    """The corpus model, for every school that has no model of its own."""
 
     def __post_init__(self) -> None:
         self._engines: dict[int, tuple[str, PolicyEngine]] = {}
 
-    def for_school(self, school: School) -> PolicyEngine:
+    async def for_school(self, session: AsyncSession, school: School) -> PolicyEngine:
         stamp = school.updated_at.isoformat()
         cached = self._engines.get(school.id)
         if cached is not None and cached[0] == stamp:
             return cached[1]
         config = SchoolConfig.model_validate(school.config)
         chosen = settings_of(school)
+        learned = await self.learned_for(session, school)
         try:
-            engine = self.build(config, chosen)
+            engine = self.build(config, chosen, learned)
         except (LexiconError, PatternError) as error:
             # Terms are checked when saved, but a list they extend may have left the lexicons
             # since: checking messages without the school's terms beats not checking them.
             log.error("school %s: its extra lexicon terms are ignored: %s", school.id, error)
-            engine = self.build(config, chosen.model_copy(update={"lexicons": {}}))
+            engine = self.build(config, chosen.model_copy(update={"lexicons": {}}), learned)
         self._engines[school.id] = (stamp, engine)
         return engine
 
-    def build(self, config: SchoolConfig, settings: SchoolSettings) -> PolicyEngine:
+    async def learned_for(self, session: AsyncSession, school: School) -> LearnedModel | None:
+        """The school's own model while it learns from its decisions and has one that fits the
+        corpus model in use; else the corpus model."""
+        if self.learned is None or settings_of(school).learning is None:
+            return self.learned
+        row = await LearningRepository(session).model(school.id)
+        if row is None or row.weights is None or row.base != self.learned.version:
+            return self.learned
+        try:
+            return Weights.from_bytes(row.weights).applied_to(self.learned)
+        except (ValueError, KeyError, OSError) as error:
+            log.error("school %s: its own model cannot be read (%s); using the corpus model",
+                      school.id, error)  # fmt: skip
+            return self.learned
+
+    def build(
+        self, config: SchoolConfig, settings: SchoolSettings, learned: LearnedModel | None = None
+    ) -> PolicyEngine:
         """An engine for ``config`` with the school's ``settings`` laid over the installation's
-        policy. Raises LexiconError or PatternError for extra terms that cannot be compiled."""
+        policy, and ``learned`` (None: the corpus model). Raises LexiconError or PatternError
+        for extra terms that cannot be compiled."""
         return PolicyEngine(
-            config, self.lexicons, settings.policy(self.policy), self.profanity, self.learned
-        )
+            config, self.lexicons, settings.policy(self.policy), self.profanity,
+            learned or self.learned,
+        )  # fmt: skip
 
     def remember(self, school: School, engine: PolicyEngine) -> None:
         """Use ``engine``, just built from the school's data as it now is, until that changes."""

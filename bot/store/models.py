@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -536,3 +537,46 @@ class MessagingWindow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     address: Mapped[str] = mapped_column(String(64), unique=True)
     last_inbound_at: Mapped[datetime]
+
+
+class LearningExample(Base):
+    """A decided flag the school keeps as an example for its own model (only while the school
+    chooses to, and only from members who agreed to a notice saying so). It holds no words of
+    its own: they are the flagged message's, so erasing those erases the example, and it goes
+    with the flag at the end of retention and with the member's data on withdrawal."""
+
+    __tablename__ = "learning_examples"
+
+    flag_id: Mapped[int] = mapped_column(
+        ForeignKey("flags.id", ondelete="CASCADE"), primary_key=True
+    )
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_members.id", ondelete="CASCADE"), index=True
+    )
+    kept_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SchoolModel(Base):
+    """A school's own learned model: the corpus model's coefficients refitted on the corpus plus
+    the school's examples, over the corpus model's vocabulary (so no word of a parent's is in
+    it), as NumPy arrays (never a pickle). Also the wish to retrain it and how it did."""
+
+    __tablename__ = "school_models"
+
+    school_id: Mapped[int] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), primary_key=True
+    )
+    weights: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    """``coef`` and ``intercepts`` as an .npz file; None until trained (or after an erasure)."""
+    base: Mapped[str | None] = mapped_column(String(100), default=None)
+    """The corpus model it was refitted from (its ``trained_on``): another base makes it moot."""
+    examples: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Per rule, on the school's own examples: flagged and not a breach, before and after."""
+    trained_at: Mapped[datetime | None] = mapped_column(default=None)
+    requested_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When someone (or an erasure) asked for it to be retrained; None: nothing asked."""
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    """A trainer is at work on it until then (another process leaves it alone)."""
+    problem: Mapped[str | None] = mapped_column(Text, default=None)

@@ -143,6 +143,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/classify"): P.VIEW_RULES,
     ("POST", "/rules"): P.MANAGE_RULES,
     ("POST", "/rules/lexicons"): P.MANAGE_RULES,
+    ("POST", "/rules/learning"): P.MANAGE_RULES,
+    ("POST", "/rules/learning/retrain"): P.MANAGE_RULES,
     ("PUT", "/api/rules"): P.MANAGE_RULES,
     ("PUT", "/api/rules/lexicons"): P.MANAGE_RULES,
     # the audit log and reports
@@ -229,7 +231,7 @@ async def records_of(
         member = await a_member(session, chat, user_id=user_id)
         await consent.give(session, chat, member, "button", utcnow())
         checked = await check_message(
-            session, engines.for_school(school), chat, member,
+            session, await engines.for_school(session, school), chat, member,
             message("you absolute idiot", id=f"m{user_id}", reply_to="Kerry Marsh"),
             RETENTION, utcnow(),
         )  # fmt: skip

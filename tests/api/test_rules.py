@@ -283,3 +283,46 @@ async def test_rules_are_always_the_users_own_schools(
         ours = await session.get(School, seeded_school.id)
         assert ours is not None
         assert ours.settings == {}
+
+
+async def test_learning_from_decisions_is_turned_on_and_off_by_a_manager(
+    sign_in: SignIn, sessions: Sessions, seeded_school: School
+) -> None:
+    async with transaction(sessions) as session:
+        chat = await a_chat(session, seeded_school)
+        member = await a_member(session, chat)
+        await consent.give(session, chat, member, "button", NOW)
+    slt = await sign_in(UserRole.SLT)
+    page = await slt.get("/rules")
+    assert "No flagged message is kept as an example." in page.text
+    assert 'action="/rules/learning"' not in page.text
+    assert (await slt.form("/rules/learning", {"learn": "on"})).status_code == 403
+    assert (await slt.form("/rules/learning/retrain")).status_code == 403
+
+    admin = await sign_in(UserRole.ADMIN)
+    assert (await admin.form("/rules/learning", {"learn": "maybe"})).status_code == 422
+    turned_on = await admin.form("/rules/learning", {"learn": "on"})
+    assert turned_on.status_code == 303
+    page = await admin.get("/rules")
+    assert "every member is asked to agree again" in page.text
+    assert "Kept: 0 confirmed, 0 not a breach." in page.text
+    assert "own model is not trained yet" in page.text
+    async with sessions() as session:
+        school = await session.get(School, seeded_school.id)
+        assert school is not None
+        assert settings_of(school).learning is not None
+        refreshed = await session.get(type(chat), chat.id)
+        assert refreshed is not None
+        assert not await consent.has_consented(session, refreshed, member)
+        actions = [e.action for e in await session.scalars(select(AuditEvent))]
+        assert "learning.started" in actions
+
+    assert (await admin.form("/rules/learning/retrain")).status_code == 303
+    assert "Retraining is waiting to run." in (await admin.get("/rules")).text
+
+    assert (await admin.form("/rules/learning", {"learn": "off"})).status_code == 303
+    page = await admin.get("/rules")
+    assert "No flagged message is kept as an example." in page.text
+    async with sessions() as session:
+        actions = [e.action for e in await session.scalars(select(AuditEvent))]
+        assert "learning.stopped" in actions

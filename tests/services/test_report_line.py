@@ -62,7 +62,7 @@ async def test_a_report_is_always_a_flag_judged_without_its_reporters_standing(
 ) -> None:
     async with transaction(sessions) as session:
         school = await a_school(session)
-        engine = engines.for_school(school)
+        engine = await engines.for_school(session, school)
         # The reporter is on the staff list: the words are still someone else's, and judged.
         reporter = Person(id=REPORTER, name="Mrs Anita Patel")
         abusive = ChatMessage("SM1", "ur a vile woman and everyone knows it", NOW, reporter)

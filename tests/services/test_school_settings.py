@@ -111,7 +111,7 @@ async def said(
     member = member or await a_member(session, chat)
     await consent.give(session, chat, member, "button", NOW)
     checked = await check_message(
-        session, engines.for_school(school), chat, member,
+        session, await engines.for_school(session, school), chat, member,
         message(text, id=str(number), sent_at=sent_at, sender="Becky Sutton"),
         RETENTION.for_school(settings_of(school).retention), NOW,
     )  # fmt: skip
@@ -215,13 +215,13 @@ async def test_a_chosen_severity_and_extra_terms_are_in_the_engine(
             engines, "test",
         )  # fmt: skip
         rude = message("you absolute gronkle", reply_to="Kerry Marsh")
-        assert not engines.for_school(school).classify(rude).flagged
+        assert not (await engines.for_school(session, school)).classify(rude).flagged
         await save_lexicons(session, school, {"abuse.insults": ["gronkle"]}, engines, "test")
-        engine = engines.for_school(school)
+        engine = await engines.for_school(session, school)
         assert engine.classify(message(MOAN)).severity is Severity.HIGH
         assert engine.classify(rude).rules == (RuleId.ABUSIVE_TO_PARENT,)
         # Another school's engine is its own.
-        assert not engines.for_school(elsewhere).classify(rude).flagged
+        assert not (await engines.for_school(session, elsewhere)).classify(rude).flagged
         saved = [e.details["changed"] for e in await session.scalars(select(AuditEvent))
                  if e.action == "school.settings_changed"]  # fmt: skip
         assert saved == ["rules", "lexicon terms"]
@@ -442,7 +442,7 @@ async def test_reminders_follow_the_schools_choice_and_words(
         school = await a_school(session)
         chat = await a_chat(session, school)
         member = await a_member(session, chat)
-        engine = engines.for_school(school)
+        engine = await engines.for_school(session, school)
         verdict = engine.classify(message(ASKING, sent_at=SUNDAY))
         assert {str(r) for r in verdict.rules} == {"staff-contact", "out-of-hours"}
 

@@ -41,6 +41,7 @@ async def test_the_engine_is_built_from_the_stored_school(
     async with transaction(sessions) as session:
         school = await seed_school(session, load_school(SCHOOL_FILE), "test")
     engines = EngineCache(lexicons, PolicyConfig(), None)
-    engine = engines.for_school(school)
-    assert engine.school.config == load_school(SCHOOL_FILE)
-    assert engines.for_school(school) is engine  # built once
+    async with transaction(sessions) as session:
+        engine = await engines.for_school(session, school)
+        assert engine.school.config == load_school(SCHOOL_FILE)
+        assert await engines.for_school(session, school) is engine  # built once

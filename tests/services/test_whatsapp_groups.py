@@ -26,7 +26,9 @@ pytestmark = pytest.mark.anyio
 Sessions = async_sessionmaker[AsyncSession]
 
 NOW = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
-NOTICE = Notice(version="test-1", text="The notice for {school}.", button="I agree")
+NOTICE = Notice(
+    version="test-1", text="The notice for {school}.", button="I agree", learning="We learn."
+)
 
 
 @pytest.fixture(scope="module")

@@ -422,7 +422,7 @@ class TelegramUpdateHandler:
         school = await SchoolRepository(session).get(chat.school_id)
         if school is None:
             return []
-        engine = self.engines.for_school(school)
+        engine = await self.engines.for_school(session, school)
         neutral = chat_message(message, edited=edited)
         retention = retention_of(school, self.settings.retention)
         checked = await check_message(session, engine, chat, member, neutral, retention, now)

@@ -147,7 +147,8 @@ class Context:
         if school is None:
             return self.texts.which_school
         filed = await file_report(
-            session, self.engines.for_school(school), school, replace(message, text=named.text),
+            session, await self.engines.for_school(session, school), school,
+            replace(message, text=named.text),
             reporter_name=message.sender.name, reported_from=named.group,
             retention=retention_of(school, self.settings.retention), now=now,
         )  # fmt: skip

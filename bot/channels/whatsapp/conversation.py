@@ -225,7 +225,7 @@ class ConversationEvents:
         now: datetime,
     ) -> Answer:
         settings = self.context.settings
-        engine = self.context.engines.for_school(school)
+        engine = await self.context.engines.for_school(session, school)
         message = self._message(params, ref, member, chat, now)
         retention = retention_of(school, settings.retention)
         checked = await check_message(session, engine, chat, member, message, retention, now)
@@ -266,9 +266,8 @@ class ConversationEvents:
         held = [e for e in verdict.explanations if chosen.rule(e.rule).hold]
         if not held:
             return False
-        platforms = " or ".join(
-            self.context.engines.for_school(school).school.config.permitted_platforms
-        )
+        engine = await self.context.engines.for_school(session, school)
+        platforms = " or ".join(engine.school.config.permitted_platforms)
         advice = self.texts.held_advice.get(str(held[0].rule), self.texts.held_advice_general)
         text = self.texts.held.format(
             group=chat.title,

@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.app import create_app
 from bot.channels.whatsapp.context import HandlerSettings
@@ -94,9 +94,9 @@ async def start_whatsapp(
     engine_calls: list[int] = []
     for_school = engines.for_school
 
-    def spy(school: School) -> Any:
+    async def spy(session: AsyncSession, school: School) -> Any:
         engine_calls.append(school.id)
-        return for_school(school)
+        return await for_school(session, school)
 
     monkeypatch.setattr(engines, "for_school", spy)
 
