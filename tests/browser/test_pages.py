@@ -28,6 +28,7 @@ from bot.store.models import (
     UserRole,
     utcnow,
 )
+from bot.store.repositories.learning import LearningRepository
 from bot.texts import load_telegram_texts
 from tests.api.support import Sessions, an_account
 from tests.browser.conftest import PHONE, Screenshot
@@ -318,3 +319,52 @@ async def test_a_viewer_lands_on_reports_and_is_shown_nothing_else(
     await expect(main_heading(page)).to_contain_text("Annual review")
     await page.goto("/flags")
     await expect(main_heading(page)).to_have_text("Not allowed")
+
+
+async def test_learning_from_decisions_on_the_rules_page(
+    page: Page,
+    phone: BrowserContext,
+    sessions: Sessions,
+    seeded_school: School,
+    engine: PolicyEngine,
+    screenshot: Screenshot,
+) -> None:
+    term = await a_term(sessions, engine, seeded_school)
+    await sign_in(page, term.admin)
+    await page.goto("/rules")
+    learning = page.locator("#learning")
+    await expect(learning).to_contain_text("No flagged message is kept as an example.")
+    await learning.get_by_role("button", name="Turn on learning from decisions").click()
+    await expect(page.get_by_role("status")).to_contain_text("every member is asked to agree")
+    # As the trainer leaves it after a night's retraining.
+    async with transaction(sessions) as session:
+        trained = await LearningRepository(session).model_row(seeded_school.id)
+        trained.weights, trained.examples, trained.trained_at = b"weights", 46, utcnow()
+        trained.report = {
+            "abusive-to-parent": {
+                "examples": 31, "confirmed": 24,
+                "before": {"flagged": 30, "not_a_breach": 7},
+                "after": {"flagged": 26, "not_a_breach": 3},
+            },
+            "staff-contact": {
+                "examples": 15, "confirmed": 12,
+                "before": {"flagged": 15, "not_a_breach": 3},
+                "after": {"flagged": 15, "not_a_breach": 3},
+            },
+        }  # fmt: skip
+    await page.reload()
+    table = learning.get_by_role("table")
+    row = table.get_by_role("row").filter(has_text="abusive-to-parent")
+    await expect(row).to_contain_text("30, 7 (23%)")
+    await expect(row).to_contain_text("26, 3 (12%)")
+    await expect(learning).to_contain_text("on 46 examples")
+    await learning.scroll_into_view_if_needed()
+    await screenshot(page, "page-rules-learning")
+    on_phone = await on_a_phone(phone, term.admin)
+    await on_phone.goto("/rules#learning")
+    assert await page_width(on_phone) <= PHONE["width"], "the learning section fits a phone"
+    await on_phone.locator("#learning").scroll_into_view_if_needed()
+    await screenshot(on_phone, "page-rules-learning-phone")
+    await learning.get_by_role("button", name="Retrain now").click()
+    await expect(page.get_by_role("status")).to_contain_text("Retraining asked for")
+    await expect(page.locator("#learning")).to_contain_text("Retraining is waiting to run.")
