@@ -13,6 +13,7 @@ from bot.store.models import Chat, ChatMember, Consent
 from bot.store.repositories.audit import AuditRepository
 from bot.store.repositories.chats import ChatRepository
 from bot.store.repositories.flags import FlagRepository
+from bot.store.repositories.learning import LearningRepository
 from bot.store.repositories.members import ConsentRepository, MemberRepository
 from bot.store.repositories.messages import MessageRepository
 
@@ -99,6 +100,8 @@ async def subject_access(
     report: dict[str, Any] = {"platform": platform, "user_id": platform_user_id, "chats": []}
     for member in members:
         chat = await chats.get(member.chat_id)
+        flagged = await flags.for_member(member.id)
+        kept = await LearningRepository(session).kept_among([f.id for f in flagged])
         report["chats"].append(
             {
                 "chat": chat.title if chat else "",
@@ -127,8 +130,9 @@ async def subject_access(
                         "created_at": f.created_at.isoformat(),
                         "status": str(f.status),
                         "rules": [r.rule for r in f.reasons],
+                        "kept_as_example": f.id in kept,
                     }
-                    for f in await flags.for_member(member.id)
+                    for f in flagged
                 ],
             }
         )

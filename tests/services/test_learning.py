@@ -138,6 +138,11 @@ async def test_a_decided_flag_is_kept_only_when_it_can_teach(
             (cleared.flag.id, False, frozenset({"abusive-to-parent"})),
         ]
         assert examples[0].text == "you absolute idiot"
+        # The member's own data says so.
+        mine = await consent.subject_access(session, "telegram", "502")
+        assert [f["kept_as_example"] for f in mine["chats"][0]["flags"]] == [True]
+        theirs = await consent.subject_access(session, "telegram", "503")
+        assert [f["kept_as_example"] for f in theirs["chats"][0]["flags"]] == [False]
         # A safeguarding matter is never an example, even one kept before.
         await decide(session, confirmed, Decision.ESCALATE, texts)
         assert await kept(session) == {cleared.flag.id}

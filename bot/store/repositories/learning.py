@@ -41,6 +41,15 @@ class LearningRepository(Repository):
             )
             await self.session.flush()
 
+    async def kept_among(self, flag_ids: Sequence[int]) -> set[int]:
+        """Which of these flags are kept as examples."""
+        if not flag_ids:
+            return set()
+        found = await self.session.scalars(
+            select(LearningExample.flag_id).where(LearningExample.flag_id.in_(flag_ids))
+        )
+        return set(found)
+
     async def drop(self, flag_id: int) -> bool:
         result = await self.session.execute(
             delete(LearningExample).where(LearningExample.flag_id == flag_id)
