@@ -107,13 +107,15 @@ format: $(STAMP) ## ruff format + ruff check --fix
 	@echo "==> ruff check --fix"
 	@$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## run the benchmarks (classifier, worst-case messages, alert delivery)
+bench: $(STAMP) ## run the benchmarks (classifier, worst-case messages, alert delivery, school model)
 	@echo "==> bench/classify.py"
 	@$(BIN)/python bench/classify.py
 	@echo "==> bench/worst_case.py"
 	@$(BIN)/python bench/worst_case.py
 	@echo "==> bench/alerts.py"
 	@$(BIN)/python bench/alerts.py
+	@echo "==> bench/school_model.py"
+	@$(BIN)/python bench/school_model.py
 
 lock: ## regenerate requirements/*.lock (LOCK_ARGS=--upgrade to upgrade)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: '$(PYTHON)' not found" >&2; exit 1; }

@@ -213,6 +213,8 @@ def _learned_model(
         chars=chars,
         intercepts=tuple(document["intercepts"]),
         thresholds=tuple(document["thresholds"]),
+        # A model trained before vetoes were chosen never overrules the word rules.
+        vetoes=tuple(document.get("vetoes", [-1.0] * len(rules))),
         examples=examples,
         version=version,
     )

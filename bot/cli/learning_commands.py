@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from bot.channels.jsonl import parse_line
 from bot.cli.common import reports_errors
 from bot.learning import corpus as corpus_files
 from bot.learning import train as training
@@ -62,13 +60,9 @@ def train(corpus_dir: Path | None) -> None:
     with (directory / "messages.jsonl").open(encoding="utf-8") as lines:
         rows = [line for line in lines if line.strip()]
     documents = training.documents(rows, engine)
+    rules_found = training.rules_findings(rows, engine)
     click.echo(f"training on {len(documents)} messages (staff messages left out)...")
-    trained = training.train(documents)
-    rules_found = {}
-    for line in rows:
-        message_id = json.loads(line)["id"]
-        _, message = parse_line(line)
-        rules_found[message_id] = {str(rule) for rule in engine.classify(message).rules}
+    trained = training.train(documents, rules_found)
     report = training.held_out_report(trained, rules_found)
     authors = report.authors
     trained_on = f"{len(documents)} labelled messages by {authors} authors"
@@ -82,6 +76,7 @@ def train(corpus_dir: Path | None) -> None:
         click.echo(f"\n{title}, each author held out in turn:")
         click.echo(evaluation.report())
     click.echo("\nthresholds: " + ", ".join(f"{r} {t:.3f}" for r, t in trained.thresholds.items()))
+    click.echo("vetoes: " + ", ".join(f"{r} {v:.3f}" for r, v in trained.vetoes.items()))
     click.echo(f"wrote {json_path} and {arrays_path}")
 
 

@@ -47,7 +47,7 @@ class Labelled:
 class OwnExample:
     labelled: Labelled
     found_by_rules: frozenset[str]
-    """What the word rules find in it: the school's model cannot change those."""
+    """What the word rules find in it: the model keeps those unless it overrules them."""
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,11 @@ def refit(base: LearnedModel, corpus: Sequence[Labelled], own: Sequence[Labelled
 
 
 def _flagged(model: LearnedModel, example: OwnExample) -> set[str]:
-    by_model = {s.rule for s in model.scores(example.labelled.features) if s.breaks}
-    return by_model | set(example.found_by_rules)
+    """What the engine flags with ``model``: what it finds, and what the word rules found that
+    it does not overrule."""
+    scores = model.scores(example.labelled.features)
+    overruled = {s.rule for s in scores if s.overrules}
+    return {s.rule for s in scores if s.breaks} | (set(example.found_by_rules) - overruled)
 
 
 def compare(

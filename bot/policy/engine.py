@@ -93,7 +93,7 @@ class PolicyEngine:
             *self._harassment.detect(ctx),
         ]
         if self.learned is not None:
-            findings.extend(self._learned_findings(ctx, {f.rule for f in findings}))
+            findings = self._with_learned(ctx, findings)
         contacted = tuple(dict.fromkeys(c.member.name for c in contacts if c.member is not None))
         return Verdict(message.id, self._explain(findings), contacted)
 
@@ -127,17 +127,23 @@ class PolicyEngine:
         ctx.addresses_staff = bool(contacts)
         return ctx, contacts
 
-    def _learned_findings(self, ctx: MessageContext, found: set[RuleId]) -> list[Finding]:
-        """What the learned layer finds that the word rules (``found``) did not: each with its
-        score, the words that weighed most and the labelled message it reads most like. Only
-        those are explained: explaining costs more than scoring."""
+    def _with_learned(self, ctx: MessageContext, found: list[Finding]) -> list[Finding]:
+        """The word rules' ``found`` with the learned layer's reading: a word rule's finding is
+        dropped where the model is sure the message does not break that rule (on unseen authors,
+        19 in 20 of such findings were false), and what the model finds that the word rules
+        did not is added, each with its score, the words that weighed most and the labelled
+        message it reads most like. Only those are explained: explaining costs more than
+        scoring."""
         model = self.learned
         assert model is not None
         features = model_input(ctx, self._school_names)
-        findings = []
-        for score in model.scores(features):
+        scores = model.scores(features)
+        overruled = {RuleId(score.rule) for score in scores if score.overrules}
+        findings = [f for f in found if f.rule not in overruled]
+        kept = {f.rule for f in findings}
+        for score in scores:
             rule = RuleId(score.rule)
-            if not score.breaks or rule in found or not self.policy.enabled(rule):
+            if not score.breaks or rule in kept or not self.policy.enabled(rule):
                 continue
             words = model.weightiest_words(features, score.rule)
             nearest = model.nearest_example(features, score.rule)

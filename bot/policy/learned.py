@@ -95,10 +95,18 @@ class Score:
     rule: str
     probability: float
     threshold: float
+    veto: float = -1.0
+    """At or below this the model overrules the word rules for its rule (-1: never)."""
 
     @property
     def breaks(self) -> bool:
         return self.probability >= self.threshold
+
+    @property
+    def overrules(self) -> bool:
+        """The model is sure enough that the message does not break the rule to drop what the
+        word rules found for it (chosen on authors it never saw, see ``bot.learning.train``)."""
+        return self.probability <= self.veto
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,8 @@ class LearnedModel:
     chars: Block
     intercepts: Sequence[float]
     thresholds: Sequence[float]
+    vetoes: Sequence[float]
+    """Per rule, the probability at or below which the model overrules the word rules."""
     examples: Mapping[str, Sequence[Example]]
     """For each rule, the corpus messages that break it."""
     version: str = ""
@@ -122,7 +132,7 @@ class LearnedModel:
         out = []
         for index, rule in enumerate(self.rules):
             decision = self.intercepts[index] + float(words[index] + chars[index])
-            out.append(Score(rule, _sigmoid(decision), self.thresholds[index]))
+            out.append(Score(rule, _sigmoid(decision), self.thresholds[index], self.vetoes[index]))
         return out
 
     def with_weights(
@@ -140,6 +150,7 @@ class LearnedModel:
             chars=Block(self.chars.rows, self.chars.idf, by_term[words:]),
             intercepts=[float(b) for b in intercepts],
             thresholds=self.thresholds,
+            vetoes=self.vetoes,
             examples=self.examples,
             version=self.version,
         )

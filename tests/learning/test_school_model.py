@@ -36,8 +36,8 @@ from tests.conftest import CONFIG_DIR, SCHOOL_FILE
 from tests.factories import a_chat, a_member, a_school
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
-CORPUS_LINES = 800
-"""A slice of the corpus: enough to refit on in well under a second."""
+EVERY_NTH = 10
+"""A slice of the corpus (every tenth line, so every author and rule): quick to refit on."""
 SENT = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
 OFF_SICK = [  # a school that tells parents openly when staff are off
     "Mrs Bennett's off with flu so the office is closing early today",
@@ -68,7 +68,7 @@ def engine() -> PolicyEngine:
 def corpus() -> list[Labelled]:
     corpus_engine = build_engine(CORPUS / "school.yaml", CONFIG_DIR, use_learned=False)
     lines = (CORPUS / "messages.jsonl").read_text(encoding="utf-8").splitlines()
-    return school_model.corpus_labelled(lines[:CORPUS_LINES], corpus_engine)
+    return school_model.corpus_labelled(lines[::EVERY_NTH], corpus_engine)
 
 
 def parent_says(text: str) -> ChatMessage:
@@ -163,7 +163,7 @@ HEAD = Reviewer("user:1", "Mrs Anita Patel")
 def small_corpus(tmp_path: Path) -> Path:
     shutil.copy(CORPUS / "school.yaml", tmp_path / "school.yaml")
     lines = (CORPUS / "messages.jsonl").read_text(encoding="utf-8").splitlines()
-    (tmp_path / "messages.jsonl").write_text("\n".join(lines[:CORPUS_LINES]) + "\n")
+    (tmp_path / "messages.jsonl").write_text("\n".join(lines[::EVERY_NTH]) + "\n")
     return tmp_path
 
 

@@ -20,8 +20,9 @@ CORPUS = ROOT / "corpus"
 def trained() -> training.Training:
     engine = build_engine(CORPUS / "school.yaml", CONFIG_DIR, use_learned=False)
     with (CORPUS / "messages.jsonl").open(encoding="utf-8") as lines:
-        docs = training.documents([line for line in lines if line.strip()], engine)
-    return training.train(docs)
+        rows = [line for line in lines if line.strip()]
+    docs = training.documents(rows, engine)
+    return training.train(docs, training.rules_findings(rows, engine))
 
 
 def test_the_stored_model_is_what_the_corpus_builds(trained: training.Training) -> None:
@@ -58,6 +59,40 @@ def test_thresholds_hold_precision_on_authors_the_model_never_saw(
         flagged = trained.held_out[:, position] >= trained.thresholds[rule]
         assert flagged.sum() >= training.MIN_FLAGGED, rule
         assert (flagged & truth).sum() / flagged.sum() >= training.TARGET_PRECISION, rule
+
+
+def test_vetoes_drop_mostly_false_findings_on_authors_the_model_never_saw(
+    trained: training.Training,
+) -> None:
+    engine = build_engine(CORPUS / "school.yaml", CONFIG_DIR, use_learned=False)
+    with (CORPUS / "messages.jsonl").open(encoding="utf-8") as lines:
+        found = training.rules_findings([line for line in lines if line.strip()], engine)
+    for rule in training.LEARNED_RULES:
+        dropped = [
+            rule in doc.labels
+            for index, doc in enumerate(trained.documents)
+            if rule in trained.overruled(index, found[doc.id])
+        ]
+        if trained.vetoes.get(rule, training.NO_VETO) == training.NO_VETO:
+            assert not dropped, rule
+            continue
+        assert len(dropped) >= training.MIN_FLAGGED, rule
+        assert dropped.count(False) / len(dropped) >= training.VETO_PRECISION, rule
+
+
+def test_only_the_rules_chosen_for_it_are_ever_overruled(trained: training.Training) -> None:
+    vetoed = {rule for rule, veto in trained.vetoes.items() if veto != training.NO_VETO}
+    assert vetoed <= set(training.VETOED_RULES)
+    assert vetoed, "a veto was chosen for at least one rule"
+
+
+def test_a_veto_is_the_highest_score_at_which_findings_are_mostly_false() -> None:
+    scores = np.array([0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.10, 0.5, 0.6])
+    truth = np.array([False] * 10 + [True, True])
+    assert training.choose_veto(scores, truth) == pytest.approx(0.10)  # 10 of 10 false
+    truth = np.array([False] * 9 + [True, True, True])
+    assert training.choose_veto(scores, truth) == training.NO_VETO  # 9 in 10 is not enough
+    assert training.choose_veto(scores, np.ones(len(scores), dtype=bool)) == training.NO_VETO
 
 
 def test_a_threshold_is_the_lowest_score_that_keeps_precision() -> None:
