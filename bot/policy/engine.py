@@ -15,11 +15,11 @@ from bot.policy.detectors.frequent import frequent_contact
 from bot.policy.detectors.harassment import HarassmentDetector
 from bot.policy.detectors.images import ImagesDetector
 from bot.policy.detectors.staff_contact import Contact, StaffContactDetector
-from bot.policy.features import ModelInput, model_input
+from bot.policy.features import REPLY_CHARS, ModelInput, model_input
 from bot.policy.learned import LearnedModel
 from bot.policy.lexicon import LexiconData
 from bot.policy.message import ChatMessage, Role
-from bot.policy.normalise import Normaliser
+from bot.policy.normalise import NormalisedText, Normaliser
 from bot.policy.patterns import PhraseSet
 from bot.policy.profanity import ProfanityModel
 from bot.policy.rules import RuleId
@@ -102,7 +102,7 @@ class PolicyEngine:
         if self._is_staff(message):
             return None
         ctx, _ = self._context(message)
-        return model_input(ctx, self._school_names)
+        return model_input(ctx, self._school_names, self._replied(message))
 
     def _is_staff(self, message: ChatMessage) -> bool:
         directory = self.school.directory
@@ -127,6 +127,12 @@ class PolicyEngine:
         ctx.addresses_staff = bool(contacts)
         return ctx, contacts
 
+    def _replied(self, message: ChatMessage) -> NormalisedText | None:
+        """The beginning of the message replied to, normalised, for the learned layer."""
+        if message.reply_to is None or not message.reply_to.text.strip():
+            return None
+        return self._normalise(message.reply_to.text[:REPLY_CHARS])
+
     def _with_learned(self, ctx: MessageContext, found: list[Finding]) -> list[Finding]:
         """The word rules' ``found`` with the learned layer's reading: a word rule's finding is
         dropped where the model is sure the message does not break that rule (on unseen authors,
@@ -136,7 +142,7 @@ class PolicyEngine:
         scoring."""
         model = self.learned
         assert model is not None
-        features = model_input(ctx, self._school_names)
+        features = model_input(ctx, self._school_names, self._replied(ctx.message))
         scores = model.scores(features)
         overruled = {RuleId(score.rule) for score in scores if score.overrules}
         findings = [f for f in found if f.rule not in overruled]

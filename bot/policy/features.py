@@ -37,6 +37,10 @@ in all, more than nearly any chat message). The word rules read all of it; this 
 pasted essay costs the model, and a rant usually says its worst at one end or the other."""
 MAX_GRAM_WORD = 32
 """A "word" longer than this is no word: its character n-grams are not read."""
+REPLY_CHARS, REPLY_WORDS = 600, 60
+"""What the model reads of the message replied to: its beginning, enough to know what is being
+joined or answered ("count me in" to a petition against a teacher, or to the cake sale)."""
+REPLY_PREFIX = "r:"
 
 
 @lru_cache(maxsize=1 << 16)
@@ -58,14 +62,20 @@ class ModelInput:
     """The message's words as the model reads them, placeholders for names."""
     context: tuple[str, ...]
     """Signals that are not words: a reply to a parent or to staff, staff addressed, media."""
+    replied: tuple[str, ...] = ()
+    """The words of the message replied to (its beginning), read the same way."""
 
     @cached_property
     def word_features(self) -> list[str]:
-        """Unigrams and bigrams of the words, then the context signals."""
+        """Unigrams and bigrams of the words, the context signals, then unigrams and bigrams of
+        the message replied to (marked as such)."""
         words = self.words
         features = list(words)
         features.extend(f"{a} {b}" for a, b in itertools.pairwise(words))
         features.extend(self.context)
+        replied = self.replied
+        features.extend(REPLY_PREFIX + word for word in replied)
+        features.extend(f"{REPLY_PREFIX}{a} {b}" for a, b in itertools.pairwise(replied))
         return features
 
     @cached_property
@@ -94,8 +104,11 @@ class ModelInput:
         return out
 
 
-def model_input(ctx: MessageContext, school_names: PhraseSet) -> ModelInput:
-    """The words and context of ``ctx``'s message for the learned layer."""
+def model_input(
+    ctx: MessageContext, school_names: PhraseSet, reply: NormalisedText | None = None
+) -> ModelInput:
+    """The words and context of ``ctx``'s message for the learned layer, with the beginning of
+    the message it replies to (``reply``, normalised) when there is one."""
     words = _words(ctx.text, ctx, school_names)
     if ctx.message.media:
         words.append(CAPTION)
@@ -113,14 +126,23 @@ def model_input(ctx: MessageContext, school_names: PhraseSet) -> ModelInput:
         context.append(f"__media_{media.kind.lower()}__")
     if len(words) > MODEL_HEAD + MODEL_TAIL:
         words = words[:MODEL_HEAD] + words[-MODEL_TAIL:]
-    return ModelInput(tuple(words), tuple(dict.fromkeys(context)))
+    replied = _words(reply, ctx, school_names, replied=True)[:REPLY_WORDS] if reply else []
+    return ModelInput(tuple(words), tuple(dict.fromkeys(context)), tuple(replied))
 
 
-def _words(text: NormalisedText, ctx: MessageContext | None, school_names: PhraseSet) -> list[str]:
+def _words(
+    text: NormalisedText,
+    ctx: MessageContext | None,
+    school_names: PhraseSet,
+    *,
+    replied: bool = False,
+) -> list[str]:
+    """``text`` as the model reads it; ``replied``: it is the message ``ctx`` replies to."""
     tokens = text.tokens
     replaced: dict[int, tuple[int, str]] = {}  # first token -> (last token, placeholder)
     if ctx is not None:
-        for ref in ctx.staff_refs:
+        refs = ctx.school.directory.references(text) if replied else ctx.staff_refs
+        for ref in refs:
             replaced[ref.first] = (ref.last, STAFF)
         public = ctx.school.public_numbers
         for found in find_phone_numbers(text.original):
@@ -130,7 +152,7 @@ def _words(text: NormalisedText, ctx: MessageContext | None, school_names: Phras
                 replaced.setdefault(span.start, (span.stop - 1, placeholder))
     for hit in school_names.find(text):
         replaced.setdefault(hit.first, (hit.last, SCHOOL))
-    addressee = _replied_first_name(ctx)
+    addressee = None if replied else _replied_first_name(ctx)
     directory = ctx.school.directory if ctx is not None else None
     words: list[str] = []
     index = 0
