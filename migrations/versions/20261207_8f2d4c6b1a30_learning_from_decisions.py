@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision: str = "8f2d4c6b1a30"
 down_revision: str | Sequence[str] | None = "5b1e0c7a9d21"
