@@ -22,9 +22,7 @@ DATA = Path(__file__).resolve().parent / "data"
 SCHOOL_FILE = DATA / "school.yaml"
 # Caught by the learned layer and missed by every word rule (tests/policy/test_learned.py checks
 # both, so that a change to either shows up there): a campaign with no tell-tale words.
-MODEL_ONLY_CAMPAIGN = (
-    "who's up for standing outside her classroom with signs? let's make her feel it"
-)
+MODEL_ONLY_CAMPAIGN = "let's all ring the office at 9 on the dot, they can't ignore 30 of us"
 
 # A Tuesday afternoon in term: inside working hours.
 IN_HOURS = "2026-11-24T14:00:00+00:00"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,24 @@ EVERYDAY = [
 def test_the_learned_layer_leaves_everyday_chat_alone(engine: PolicyEngine, text: str) -> None:
     assert engine.classify(message(text)).rules == ()
     assert engine.classify(message(text, reply_to="Kerry Marsh")).rules == ()
+
+
+JOINS = ["add me", "count me in", "add me 👍"]
+CALLS = {
+    "Need volunteers for the cake sale on Friday, who's in?": (),
+    "Setting up a lift share rota for the Lime Road side, message me and I'll add you": (),
+    "Starting a petition to get Mr Okafor out, who's in? share it everywhere": (
+        "harassment-campaign",
+    ),
+}
+
+
+@pytest.mark.parametrize("join", JOINS)
+@pytest.mark.parametrize(("call", "expected"), CALLS.items())
+def test_a_join_is_read_with_what_it_joins(
+    engine: PolicyEngine, join: str, call: str, expected: tuple[str, ...]
+) -> None:
+    replying = message(join, reply_to="Kerry Marsh")
+    assert replying.reply_to is not None
+    joined = replace(replying, reply_to=replace(replying.reply_to, text=call))
+    assert tuple(str(rule) for rule in engine.classify(joined).rules) == expected
