@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.policy import SchoolConfig
 from bot.services.moderation import Retention
-from bot.services.notices import publish_notice
+from bot.services.notices import ask_again
 from bot.services.school_settings import Learning, save_settings, settings_of
 from bot.store.models import Flag, FlagSource, FlagStatus, School, SchoolModel, utcnow
 from bot.store.repositories.audit import AuditRepository
@@ -103,11 +103,9 @@ async def set_learning(
     await AuditRepository(session).record(
         actor, "learning.started", f"school:{school.id}", school.id
     )
-    words = settings.notice.text if settings.notice else ""
-    return await publish_notice(
-        session, school, words, default, installation, actor, now, again=True,
-        whatsapp_suffix=whatsapp_suffix,
-    )  # fmt: skip
+    return await ask_again(
+        session, school, default, installation, actor, now, whatsapp_suffix=whatsapp_suffix
+    )
 
 
 async def request_retraining(

@@ -230,8 +230,27 @@ async def ask_again_if_kept_longer(
     after = retention_of(school, installation)
     if after.metadata <= before.metadata and after.flags <= before.flags:
         return None
+    return await ask_again(
+        session, school, default, installation, actor, now, whatsapp_suffix=whatsapp_suffix
+    )
+
+
+async def ask_again(
+    session: AsyncSession,
+    school: School,
+    default: Notice,
+    installation: Retention,
+    actor: str,
+    now: datetime,
+    *,
+    whatsapp_suffix: str = "",
+) -> str:
+    """Post the school's notice, in its current words, again as a new version, for something
+    it describes has changed: every member is asked to agree again. The new version."""
     words = current_notice(school, default).template
-    return await publish_notice(
+    version = await publish_notice(
         session, school, words, default, installation, actor, now, again=True,
         whatsapp_suffix=whatsapp_suffix,
     )  # fmt: skip
+    assert version is not None  # a notice published again always gets a new version
+    return version
