@@ -3,9 +3,8 @@
     .venv/bin/python bench/school_model.py [--examples 300]
 
 Refits the corpus model on the whole corpus plus ``--examples`` of a school's decisions (here:
-messages of one corpus author, read by the example school's engine, half confirmed and half not
-a breach), with the five-fold before/after comparison the Rules page shows, as the trainer in
-``schoolgate serve`` does. Prints figures; asserts nothing.
+corpus messages, half confirmed and half not a breach), with the five-fold before/after
+comparison the Rules page shows, as the trainer in ``schoolgate serve`` does. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ sys.path.insert(0, str(ROOT))
 from bot.channels.jsonl import parse_line  # noqa: E402
 from bot.learning import school_model  # noqa: E402
 from bot.learning.train import LEARNED_RULES  # noqa: E402
-from bot.policy.verdict import FROM_RULES  # noqa: E402
 from bot.policy_files import build_engine, load_learned_model  # noqa: E402
 
 CONFIG = ROOT / "config"
@@ -40,21 +38,17 @@ def main() -> None:
     if base is None:
         sys.exit("no learned model: run schoolgate train first")
     corpus_engine = build_engine(CORPUS / "school.yaml", CONFIG, use_learned=False)
-    school_engine = build_engine(CORPUS / "school.yaml", CONFIG)
     lines = (CORPUS / "messages.jsonl").read_text(encoding="utf-8").splitlines()
     own: list[school_model.OwnExample] = []
     for index, line in enumerate(lines[: args.examples * 3]):
         row = json.loads(line)
         _, message = parse_line(line)
-        features = school_engine.model_input(message)
+        features = corpus_engine.model_input(message)
         if features is None or len(own) >= args.examples:
             continue
         judged = frozenset(row["expected"]) & set(LEARNED_RULES) or frozenset(LEARNED_RULES[:1])
         breaks = judged if index % 2 else frozenset()
-        found = frozenset(
-            str(e.rule) for e in school_engine.classify(message).explanations
-            if e.source == FROM_RULES
-        )  # fmt: skip
+        found = frozenset(str(rule) for rule in corpus_engine.classify(message).rules)
         own.append(school_model.OwnExample(school_model.Labelled(features, breaks, judged), found))
     reading, training = [], []
     for _ in range(args.repeats):

@@ -17,11 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.periodic import repeat
 from bot.policy import PolicyEngine, SchoolConfig
 from bot.policy.message import ChatMessage, Person, Role
-from bot.policy.verdict import FROM_RULES
 from bot.policy_files import load_school
 from bot.services import learning
 from bot.services.retention import Purged, RetentionDefaults, purge_expired
-from bot.services.school_settings import settings_of
+from bot.services.school_settings import SchoolSettings, settings_of
 from bot.services.schools import EngineCache
 from bot.store.db import transaction
 from bot.store.models import utcnow
@@ -70,8 +69,8 @@ class _Work:
 
     requested_at: datetime
     examples: list[KeptExample]
-    engine: PolicyEngine
-    """The school's engine with the corpus model: "before", and the word rules' findings."""
+    config: SchoolConfig
+    settings: SchoolSettings
 
 
 class SchoolModelTraining:
@@ -129,25 +128,30 @@ class SchoolModelTraining:
             if requested is None or school is None:
                 return None
             config = SchoolConfig.model_validate(school.config)
-            engine = self.engines.build(config, settings_of(school), self.engines.learned)
-            return _Work(requested, await repo.examples(school_id), engine)
+            return _Work(requested, await repo.examples(school_id), config, settings_of(school))
 
     def _train(self, work: _Work) -> SchoolTraining:
         # scikit-learn is loaded only by a process that trains.
         from bot.learning import school_model
 
         assert self.engines.learned is not None
+        engines = self.engines
+        # The word rules alone (compiled here, off the event loop): what they find before any
+        # model overrules it, and the messages as a model reads them.
+        rules = PolicyEngine(
+            work.config, engines.lexicons, work.settings.policy(engines.policy),
+            engines.profanity, None,
+        )  # fmt: skip
         own = []
         for example in work.examples:
             message = ChatMessage(
                 id=f"flag:{example.flag_id}", text=example.text, sent_at=example.sent_at,
                 sender=Person(id="parent", role=Role.PARENT),
             )  # fmt: skip
-            features = work.engine.model_input(message)
+            features = rules.model_input(message)
             if features is None:
                 continue
-            verdict = work.engine.classify(message)
-            found = frozenset(str(e.rule) for e in verdict.explanations if e.source == FROM_RULES)
+            found = frozenset(str(rule) for rule in rules.classify(message).rules)
             breaks = example.rules if example.confirmed else frozenset()
             own.append(
                 school_model.OwnExample(
