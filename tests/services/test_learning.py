@@ -77,6 +77,17 @@ async def decide(
     )
 
 
+async def a_kept_example(
+    session: AsyncSession, engine: PolicyEngine, texts: TelegramTexts, decision: Decision
+) -> tuple[School, review.Case]:
+    """A learning school with one flag SLT decided (so kept as an example)."""
+    school = await a_school(session)
+    await learning_on(session, school, texts)
+    case = await a_flag(session, engine, school, user_id="501")
+    await decide(session, case, decision, texts)
+    return school, case
+
+
 async def kept(session: AsyncSession) -> set[int]:
     return set(await session.scalars(select(LearningExample.flag_id)))
 
@@ -178,10 +189,7 @@ async def test_erasing_a_parent_deletes_their_examples(
     sessions: Sessions, engine: PolicyEngine, texts: TelegramTexts
 ) -> None:
     async with transaction(sessions) as session:
-        school = await a_school(session)
-        await learning_on(session, school, texts)
-        case = await a_flag(session, engine, school, user_id="501")
-        await decide(session, case, Decision.FALSE_POSITIVE, texts)
+        school, case = await a_kept_example(session, engine, texts, Decision.FALSE_POSITIVE)
         assert await kept(session) == {case.flag.id}
         await people.erase(session, school.id, "telegram", "501", "user:1", LATER)
         assert await kept(session) == set()
@@ -192,10 +200,8 @@ async def test_an_example_ends_with_its_flag_at_the_end_of_retention(
     sessions: Sessions, engine: PolicyEngine, texts: TelegramTexts
 ) -> None:
     async with transaction(sessions) as session:
-        school = await a_school(session)
-        await learning_on(session, school, texts)
-        case = await a_flag(session, engine, school)
-        await decide(session, case, Decision.CONFIRM, texts)
+        _, case = await a_kept_example(session, engine, texts, Decision.CONFIRM)
+        assert await kept(session) == {case.flag.id}
     defaults = RetentionDefaults(RETENTION.metadata, RETENTION.flags, timedelta(days=2190))
     async with transaction(sessions) as session:
         await purge_expired(session, case.flag.keep_until + timedelta(days=1), defaults)
@@ -208,10 +214,8 @@ async def test_turning_it_off_deletes_every_example_and_the_model(
     sessions: Sessions, engine: PolicyEngine, texts: TelegramTexts
 ) -> None:
     async with transaction(sessions) as session:
-        school = await a_school(session)
-        await learning_on(session, school, texts)
-        case = await a_flag(session, engine, school)
-        await decide(session, case, Decision.CONFIRM, texts)
+        school, case = await a_kept_example(session, engine, texts, Decision.CONFIRM)
+        assert await kept(session) == {case.flag.id}
         await LearningRepository(session).model_row(school.id)
         await learning.set_learning(session, school, False, texts.notice, RETENTION, "t", LATER)
         assert settings_of(school).learning is None
