@@ -4,7 +4,8 @@
 
 Refits the corpus model on the whole corpus plus ``--examples`` of a school's decisions (here:
 corpus messages, half confirmed and half not a breach), with the five-fold before/after
-comparison the Rules page shows, as the trainer in ``schoolgate serve`` does. Prints figures; asserts nothing.
+comparison the Rules page shows, as the trainer in ``schoolgate serve`` does. Prints figures;
+asserts nothing.
 """
 
 from __future__ import annotations
